@@ -1,0 +1,435 @@
+"""Build the prompt for a completion at a cursor: pieces within a token budget, shape and stops.
+
+Layout of `Prompt.prefix`, each piece only when it fits:
+
+    header      `# Path: pkg/module.py` in the language's comment syntax
+    snippets    commented-out windows of other open documents similar to the code above
+    imports     the file's imports that lie before the prefix window
+    signatures  headers of the definitions that enclose the window start (class, function)
+    window      the text before the cursor, from a line boundary up to the cursor
+
+`Prompt.suffix` is the text after the cursor (FIM models only). Budget split, in model tokens
+of `budget_tokens` (see `BudgetSplit`): header ≤ 32; suffix ≤ 25 % (0 without FIM); snippets
+≤ 15 %; imports and signatures ≤ 15 %; the window gets the rest, including whatever the others
+leave unused. Everything before the window is a function of text that typing at the cursor does
+not change, and the window starts on a 16-line boundary that only moves forward when the
+window outgrows its budget: typing one character normally extends the old prefix by exactly
+that character, so the engine's prefix-KV cache stays valid.
+
+`count_tokens` is called on pieces of at most a few hundred lines, never on the whole file.
+No FIM tokens appear in the text: the engine formats FIM from (prefix, suffix) itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sdsat_lsp.context.document import Document, Position
+from sdsat_lsp.context.shape import Shape, ShapeDecision, decide_shape
+from sdsat_lsp.context.snippets import similar_snippets
+from sdsat_lsp.context.stop import StopRule
+from sdsat_lsp.context.syntax import imports_before, signatures_around
+
+CHUNK_LINES = 16  # the prefix window starts on a multiple of this many lines
+LONG_LINE_STEP = 64  # when one line overflows the window, cut it on multiples of this
+NEXT_LINES = 3  # lines after the cursor the stop rule compares against
+
+CountTokens = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class BudgetSplit:
+    """Token budget caps per piece; the window takes what the others do not use."""
+
+    total: int
+    header: int
+    suffix: int
+    snippets: int
+    scope: int
+
+    @classmethod
+    def for_budget(cls, total: int, *, fim: bool) -> BudgetSplit:
+        total = max(total, 0)
+        return cls(
+            total=total,
+            header=min(32, total // 8),
+            suffix=total // 4 if fim else 0,
+            snippets=total * 15 // 100,
+            scope=total * 15 // 100,
+        )
+
+
+@dataclass(frozen=True)
+class PromptPiece:
+    name: str  # header, snippet, imports, signatures, prefix_window, suffix_window
+    text: str
+    tokens: int
+    source: str = ""  # where the text comes from (a URI for snippets)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prefix: str
+    suffix: str
+    shape: Shape
+    stop: StopRule
+    pieces: tuple[PromptPiece, ...]
+    reason: str = ""  # why this shape
+    budget: BudgetSplit = BudgetSplit(0, 0, 0, 0, 0)
+    window_start: int = 0  # `text` offset where the prefix window starts
+
+    @property
+    def tokens(self) -> int:
+        return sum(piece.tokens for piece in self.pieces)
+
+
+def build_prompt(
+    document: Document,
+    position: Position,
+    *,
+    budget_tokens: int,
+    count_tokens: CountTokens,
+    fim: bool,
+    other_documents: Sequence[Document] = (),
+) -> Prompt:
+    """The prompt for a completion at `position` (raises InvalidPosition past the end)."""
+    cursor = document.offset_at(position)
+    budget = BudgetSplit.for_budget(budget_tokens, fim=fim)
+    count = _Counter(count_tokens)
+    decision = decide_shape(document, cursor, fim=fim)
+    stop = _stop_rule(document, cursor, decision)
+
+    header = _fit(_header(document), budget.header, count)
+    suffix = _suffix_window(document, cursor, budget.suffix, count) if fim else ""
+    snippets = _snippets(document, position.line, other_documents, budget.snippets, count)
+
+    fixed = count(header) + count(suffix) + sum(piece.tokens for piece in snippets)
+    window_budget = max(budget.total - fixed - budget.scope, 0)
+    window_start = _window_start(document, cursor, window_budget, count)
+    scope = _scope(document, window_start, cursor, budget.scope, count)
+    spare = budget.scope - sum(piece.tokens for piece in scope)
+    if spare > 0:
+        wider_start = _window_start(document, cursor, window_budget + spare, count)
+        if wider_start < window_start:
+            wider_scope = _scope(document, wider_start, cursor, budget.scope, count)
+            if sum(p.tokens for p in wider_scope) <= budget.scope - spare:
+                window_start, scope = wider_start, wider_scope
+
+    snippets = [s for s in snippets if s.text.strip() not in document.text[window_start:cursor]]
+    window = document.text[window_start:cursor]
+    pieces = [
+        *([PromptPiece("header", header, count(header))] if header else []),
+        *snippets,
+        *scope,
+        PromptPiece("prefix_window", window, count(window)),
+        *([PromptPiece("suffix_window", suffix, count(suffix))] if suffix else []),
+    ]
+    prompt = Prompt(
+        prefix="".join(piece.text for piece in pieces if piece.name != "suffix_window"),
+        suffix=suffix,
+        shape=decision.shape,
+        stop=stop,
+        pieces=tuple(pieces),
+        reason=decision.reason,
+        budget=budget,
+        window_start=window_start,
+    )
+    return _enforce_budget(prompt, document, cursor, count)
+
+
+def describe_prompt(prompt: Prompt) -> dict[str, Any]:
+    """A JSON-able account of the prompt: pieces with token counts, shape and budget split."""
+    return {
+        "shape": prompt.shape.value,
+        "reason": prompt.reason,
+        "budget": dataclasses.asdict(prompt.budget),
+        "tokens": prompt.tokens,
+        "pieces": [
+            {
+                "name": piece.name,
+                "source": piece.source,
+                "tokens": piece.tokens,
+                "chars": len(piece.text),
+                "text": piece.text,
+            }
+            for piece in prompt.pieces
+        ],
+        "stop": {
+            "block_indent": prompt.stop.block_indent,
+            "block_closer": prompt.stop.block_closer,
+            "rest_of_line": prompt.stop.rest_of_line,
+            "next_lines": list(prompt.stop.next_lines),
+        },
+    }
+
+
+# -- token counting ----------------------------------------------------------------------------
+
+
+class _Counter:
+    """`count_tokens` with empty text free and repeated pieces counted once per prompt."""
+
+    def __init__(self, count_tokens: CountTokens) -> None:
+        self._count_tokens = count_tokens
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        if not text:
+            return 0
+        tokens = self._seen.get(text)
+        if tokens is None:
+            tokens = max(int(self._count_tokens(text)), 0)
+            self._seen[text] = tokens
+        return tokens
+
+
+def _fit(text: str, budget: int, count: _Counter) -> str:
+    return text if text and count(text) <= budget else ""
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def _display_path(uri: str) -> str:
+    path = unquote(urlparse(uri).path) if "://" in uri else uri
+    parts = [part for part in path.replace("\\", "/").split("/") if part]
+    return posixpath.join(*parts[-3:]) if parts else uri
+
+
+def _header(document: Document) -> str:
+    return f"{document.spec.comment} Path: {_display_path(document.uri)}\n"
+
+
+def _commented(document: Document, text: str) -> str:
+    marker = document.spec.comment
+    return "".join(f"{marker} {line}".rstrip() + "\n" for line in text.split("\n"))
+
+
+def _snippets(
+    document: Document,
+    cursor_line: int,
+    others: Sequence[Document],
+    budget: int,
+    count: _Counter,
+) -> list[PromptPiece]:
+    if budget <= 0 or not others:
+        return []
+    pieces: list[PromptPiece] = []
+    left = budget
+    for snippet in similar_snippets(document, cursor_line, others):
+        title = f"Compare this snippet from {_display_path(snippet.uri)}:"
+        text = _commented(document, title + "\n" + snippet.text)
+        tokens = count(text)
+        if tokens <= left:
+            pieces.append(PromptPiece("snippet", text, tokens, snippet.uri))
+            left -= tokens
+    pieces.reverse()  # the most similar snippet sits closest to the code
+    return pieces
+
+
+def _scope(
+    document: Document, window_start: int, cursor: int, budget: int, count: _Counter
+) -> list[PromptPiece]:
+    """Imports and enclosing signatures that lie before the window, within `budget`.
+
+    Signatures go first (innermost kept when they do not all fit), imports take the rest in
+    file order.
+    """
+    if budget <= 0 or window_start == 0:
+        return []
+    signatures = signatures_around(document, window_start, cursor)
+    kept: list[str] = []
+    left = budget
+    for header in reversed(signatures):
+        tokens = count(header + "\n")
+        if tokens > left:
+            break
+        kept.insert(0, header)
+        left -= tokens
+    imports: list[str] = []
+    for statement in imports_before(document, window_start):
+        tokens = count(statement + "\n")
+        if tokens > left:
+            break
+        imports.append(statement)
+        left -= tokens
+    pieces = []
+    if imports:
+        text = "\n".join(imports) + "\n\n"
+        pieces.append(PromptPiece("imports", text, count(text)))
+    if kept:
+        text = "\n".join(kept) + "\n"
+        pieces.append(PromptPiece("signatures", text, count(text)))
+    return pieces
+
+
+def _suffix_window(document: Document, cursor: int, budget: int, count: _Counter) -> str:
+    """Text after the cursor up to a line end, in 16-line chunks, within `budget`."""
+    if budget <= 0 or cursor >= len(document.text):
+        return ""
+    line = document.line_of(cursor)
+    first_end = document.line_end(line)
+    if count(document.text[cursor:first_end]) > budget:
+        return _cut_tail(document.text[cursor:first_end], budget, count)
+    end = first_end
+    boundary = (line // CHUNK_LINES + 1) * CHUNK_LINES
+    while True:
+        last = min(boundary, document.line_count) - 1
+        candidate = document.line_end(last)
+        if candidate <= end:
+            break
+        if count(document.text[cursor:candidate]) > budget:
+            break
+        end = candidate
+        if last >= document.line_count - 1:
+            break
+        boundary += CHUNK_LINES
+    if end == first_end:
+        # Not even the first chunk fits: take whole lines one at a time.
+        for next_line in range(line + 1, min(line + CHUNK_LINES, document.line_count)):
+            candidate = document.line_end(next_line)
+            if count(document.text[cursor:candidate]) > budget:
+                break
+            end = candidate
+    return document.text[cursor:end]
+
+
+def _cut_tail(text: str, budget: int, count: _Counter) -> str:
+    """The longest `text[:n]`, n a multiple of LONG_LINE_STEP, within budget (binary search)."""
+    low, high = 0, len(text) // LONG_LINE_STEP
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count(text[: middle * LONG_LINE_STEP]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[: low * LONG_LINE_STEP]
+
+
+def _window_start(document: Document, cursor: int, budget: int, count: _Counter) -> int:
+    """Where the prefix window starts: the earliest 16-line boundary whose text up to the
+    cursor fits `budget`, counted chunk by chunk; finer cuts only when one chunk overflows."""
+    line = document.line_of(cursor)
+    boundary = line // CHUNK_LINES * CHUNK_LINES
+    start = document.line_start(boundary)
+    used = count(document.text[start:cursor])
+    if used > budget:
+        return _start_within_chunk(document, cursor, boundary, budget, count)
+    while boundary > 0:
+        previous = boundary - CHUNK_LINES
+        chunk_start = document.line_start(previous)
+        tokens = count(document.text[chunk_start:start])
+        if used + tokens > budget:
+            break
+        used += tokens
+        boundary, start = previous, chunk_start
+    # Chunk counts are an estimate of the whole; drop chunks until the whole truly fits.
+    while start < cursor and count(document.text[start:cursor]) > budget:
+        boundary += CHUNK_LINES
+        if boundary > line:
+            return _start_within_chunk(
+                document, cursor, line // CHUNK_LINES * CHUNK_LINES, budget, count
+            )
+        start = document.line_start(boundary)
+    return start
+
+
+def _start_within_chunk(
+    document: Document, cursor: int, boundary: int, budget: int, count: _Counter
+) -> int:
+    line = document.line_of(cursor)
+    for start_line in range(boundary, line + 1):
+        start = document.line_start(start_line)
+        if count(document.text[start:cursor]) <= budget:
+            return start
+    # The cursor's own line overflows: start inside it, on a multiple of LONG_LINE_STEP.
+    line_start = document.line_start(line)
+    steps = (cursor - line_start) // LONG_LINE_STEP
+    low, high = 1, steps + 1
+    while low < high:
+        middle = (low + high) // 2
+        start = min(line_start + middle * LONG_LINE_STEP, cursor)
+        if count(document.text[start:cursor]) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    start = min(line_start + low * LONG_LINE_STEP, cursor)
+    return start if count(document.text[start:cursor]) <= budget else cursor
+
+
+def _stop_rule(document: Document, cursor: int, decision: ShapeDecision) -> StopRule:
+    text = document.text
+    line = document.line_of(cursor)
+    line_start, line_end = document.line_start(line), document.line_end(line)
+    next_lines: list[str] = []
+    for below in range(line + 1, document.line_count):
+        stripped = document.line_text(below).strip()
+        if stripped:
+            next_lines.append(stripped)
+            if len(next_lines) == NEXT_LINES:
+                break
+    after = text[cursor : cursor + 4096].lstrip()
+    spec = document.spec
+    return StopRule(
+        shape=decision.shape,
+        indented_blocks=spec.indented_blocks,
+        block_indent=decision.block_indent,
+        block_closer=decision.block_closer,
+        rest_of_line=text[cursor:line_end],
+        next_lines=tuple(next_lines),
+        after_cursor=after[:1],
+        comment=spec.comment,
+        open_quote=decision.literal.quote if decision.literal else "",
+        quotes=('"',) if document.language == "rust" else ('"""', "'''", '"', "'", "`"),
+        line_is_blank_before_cursor=not text[line_start:cursor].strip(),
+    )
+
+
+def _enforce_budget(prompt: Prompt, document: Document, cursor: int, count: _Counter) -> Prompt:
+    """Guarantee count(prefix) + count(suffix) <= budget, whatever the tokenizer's merges:
+    drop snippets, then scope, then shrink the window."""
+    pieces = list(prompt.pieces)
+    total = prompt.budget.total
+
+    def whole(items: list[PromptPiece]) -> int:
+        prefix = "".join(p.text for p in items if p.name != "suffix_window")
+        return count(prefix) + count(prompt.suffix) if prefix or prompt.suffix else 0
+
+    if whole(pieces) <= total and sum(p.tokens for p in pieces) <= total:
+        return prompt
+    for name in ("snippet", "imports", "signatures", "header"):
+        pieces = [p for p in pieces if p.name != name]
+        if whole(pieces) <= total and sum(p.tokens for p in pieces) <= total:
+            return _rebuilt(prompt, pieces, prompt.window_start)
+    suffix_tokens = count(prompt.suffix)
+    window_start = _window_start(document, cursor, max(total - suffix_tokens, 0), count)
+    while True:
+        window = document.text[window_start:cursor]
+        pieces = [
+            PromptPiece("prefix_window", window, count(window)),
+            *(
+                [PromptPiece("suffix_window", prompt.suffix, suffix_tokens)]
+                if prompt.suffix
+                else []
+            ),
+        ]
+        if (whole(pieces) <= total and sum(p.tokens for p in pieces) <= total) or not window:
+            if not window and suffix_tokens > total:
+                pieces = [PromptPiece("prefix_window", "", 0)]
+                return dataclasses.replace(_rebuilt(prompt, pieces, cursor), suffix="")
+            return _rebuilt(prompt, pieces, window_start)
+        window_start = min(window_start + max(len(window) // 8, 1), cursor)
+
+
+def _rebuilt(prompt: Prompt, pieces: list[PromptPiece], window_start: int) -> Prompt:
+    return dataclasses.replace(
+        prompt,
+        prefix="".join(p.text for p in pieces if p.name != "suffix_window"),
+        pieces=tuple(pieces),
+        window_start=window_start,
+    )

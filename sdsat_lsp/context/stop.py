@@ -1,0 +1,178 @@
+"""Stop rules: where a streamed completion ends, and how its text is cleaned up.
+
+`StopRule.check` runs after every streamed delta on the whole text so far and returns where to
+cut once the completion has left its block: a dedent to the block header's indentation
+(indentation languages), the closer of the block's opener or a closer already right of the
+cursor (every language), a line that repeats the code after the cursor, a newline in
+single-line mode, two blank lines, or a blank line before new top-level code when the block is
+the file itself. `finalize` strips what the document already has after the cursor and the
+trailing whitespace. The rule is plain data built by prompt.py; it knows nothing of models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sdsat_lsp.context.shape import Shape
+from sdsat_lsp.context.syntax import indent_width
+
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = frozenset(_OPENERS.values())
+_DISTINCTIVE = re.compile(r"\w.*\w|\w{2,}")
+
+
+@dataclass(frozen=True)
+class StopRule:
+    shape: Shape
+    indented_blocks: bool = True
+    # Indentation width of the block header line (-1: the file is the block); None: one line.
+    block_indent: int | None = None
+    block_closer: str = ""  # the closer that ends the block ('' when indentation ends it)
+    rest_of_line: str = ""  # text right of the cursor on its line
+    next_lines: tuple[str, ...] = ()  # the next non-blank lines after the cursor line, stripped
+    after_cursor: str = ""  # first non-whitespace character after the cursor ('' at the end)
+    comment: str = "#"  # line comment marker of the language
+    open_quote: str = ""  # the quote of the string the cursor is in ('' when not in one)
+    quotes: tuple[str, ...] = ('"""', "'''", '"', "'", "`")
+    line_is_blank_before_cursor: bool = False
+
+    def check(self, generated: str) -> int | None:
+        """None to go on, or the length of `generated` to keep when generation should stop."""
+        if self.shape is Shape.NONE:
+            return 0
+        closer_cut = self._closer_cut(generated)
+        line_cut = self._line_cut(generated)
+        cuts = [cut for cut in (closer_cut, line_cut) if cut is not None]
+        return min(cuts) if cuts else None
+
+    def finalize(self, generated: str) -> str:
+        """Clean a finished (or cut) completion: overlap with the text after the cursor and
+        trailing whitespace."""
+        if self.shape is Shape.NONE:
+            return ""
+        cut = self.check(generated)
+        text = generated if cut is None else generated[:cut]
+        text = self._strip_repeated_lines(text)
+        head, newline, last = text.rpartition("\n")
+        if newline and not last.strip() and self.rest_of_line.strip() and head.strip():
+            # Cut before a closer right of the cursor (`{|}`): it moves to its own line, so
+            # keep the newline and the indentation the model gave it.
+            return head.rstrip() + "\n" + last
+        return self._strip_rest_of_line_overlap(text.rstrip())
+
+    # -- line rules -------------------------------------------------------------------------
+
+    def _line_cut(self, generated: str) -> int | None:
+        lines = generated.split("\n")
+        offset = 0
+        blank_run = 0
+        for index, line in enumerate(lines):
+            complete = index < len(lines) - 1
+            if index > 0 and self.shape is Shape.SINGLE_LINE:
+                return offset - 1
+            stripped = line.strip()
+            if stripped and (index > 0 or self.line_is_blank_before_cursor):
+                # The first line's indentation continues the cursor's: only later lines dedent.
+                if index > 0 and self._leaves_block(line, blank_run):
+                    return offset - 1
+                if complete and self._repeats_suffix(stripped):
+                    return max(offset - 1, 0)
+            if index > 0 and not stripped and complete:
+                blank_run += 1
+                if blank_run >= 2 and self.shape is Shape.MULTI_LINE:
+                    return offset - 1
+            elif stripped:
+                blank_run = 0
+            offset += len(line) + 1
+        return None
+
+    def _leaves_block(self, line: str, blank_run: int) -> bool:
+        if self.block_indent is None or not line.strip():
+            return False
+        stripped = line.lstrip()
+        if stripped[0] in _CLOSERS:
+            return False  # closers are the bracket rule's business
+        if self.block_indent < 0:
+            return blank_run > 0 and indent_width(line) == 0
+        return self.indented_blocks and indent_width(line) <= self.block_indent
+
+    def _repeats_suffix(self, stripped: str) -> bool:
+        return (
+            bool(self.next_lines)
+            and stripped == self.next_lines[0]
+            and bool(_DISTINCTIVE.search(stripped))
+        )
+
+    # -- bracket rule -----------------------------------------------------------------------
+
+    def _closer_cut(self, generated: str) -> int | None:
+        """Cut at the first unbalanced closer that the document already has after the cursor,
+        or after the line of the one that closes the block's opener."""
+        depth: list[str] = []
+        quote = self.open_quote
+        index = 0
+        length = len(generated)
+        while index < length:
+            if quote:
+                if generated.startswith("\\", index):
+                    index += 2
+                    continue
+                if generated.startswith(quote, index):
+                    index += len(quote)
+                    quote = ""
+                    continue
+                if generated[index] == "\n" and len(quote) == 1 and quote != "`":
+                    quote = ""  # an unterminated one-line string ends with its line
+                index += 1
+                continue
+            char = generated[index]
+            if generated.startswith(self.comment, index) or generated.startswith("/*", index):
+                index = self._skip_comment(generated, index)
+                continue
+            opened = next((q for q in self.quotes if generated.startswith(q, index)), "")
+            if opened:
+                quote = opened
+                index += len(opened)
+                continue
+            if char in _OPENERS:
+                depth.append(_OPENERS[char])
+            elif char in _CLOSERS:
+                if depth and depth[-1] == char:
+                    depth.pop()
+                elif not depth:
+                    if char == self.after_cursor:
+                        return index
+                    if char == self.block_closer and self.shape is Shape.MULTI_LINE:
+                        newline = generated.find("\n", index)
+                        return None if newline < 0 else newline
+            index += 1
+        return None
+
+    def _skip_comment(self, generated: str, index: int) -> int:
+        if generated.startswith("/*", index) and self.comment != "#":
+            end = generated.find("*/", index + 2)
+            return end + 2 if end >= 0 else len(generated)
+        if generated.startswith(self.comment, index):
+            end = generated.find("\n", index)
+            return end if end >= 0 else len(generated)
+        return index + 1
+
+    # -- finalize helpers -------------------------------------------------------------------
+
+    def _strip_repeated_lines(self, text: str) -> str:
+        lines = text.split("\n")
+        for count in range(min(len(lines) - 1, len(self.next_lines)), 0, -1):
+            tail = [line.strip() for line in lines[-count:]]
+            if tail == list(self.next_lines[:count]) and any(
+                _DISTINCTIVE.search(line) for line in tail
+            ):
+                return "\n".join(lines[:-count])
+        return text
+
+    def _strip_rest_of_line_overlap(self, text: str) -> str:
+        rest = self.rest_of_line.strip()
+        for size in range(min(len(rest), len(text)), 0, -1):
+            if text.endswith(rest[:size]):
+                return text[: len(text) - size]
+        return text
