@@ -57,7 +57,10 @@ def open_with_cursor(
 
 
 def open_fixture(name: str) -> tuple[Document, Position]:
-    path = FIXTURES / name
+    """Open fixtures/NAME.txt (stored with .txt so linters leave the half-typed code alone)."""
+    path = FIXTURES / f"{name}.txt"
     return open_with_cursor(
-        path.read_text(encoding="utf-8"), LANGUAGE_IDS[path.suffix], f"file:///repo/src/{name}"
+        path.read_text(encoding="utf-8"),
+        LANGUAGE_IDS[Path(name).suffix],
+        f"file:///repo/src/{name}",
     )

@@ -128,7 +128,7 @@ def test_fixture_prompt(name: str) -> None:
 def test_every_fixture_is_checked() -> None:
     from .helpers import FIXTURES
 
-    assert {path.name for path in FIXTURES.iterdir()} == set(EXPECTED)
+    assert {path.name.removesuffix(".txt") for path in FIXTURES.iterdir()} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
