@@ -1,0 +1,197 @@
+/**
+ * Streaming ghost text in VS Code, as languageclient middleware around the standard
+ * `textDocument/inlineCompletion` request.
+ *
+ * VS Code asks an InlineCompletionItemProvider once and shows what it returns; it has no API to
+ * grow an item in place. So the request runs on its own (not tied to one provider call), each
+ * `sdsat/completionDelta` stores the text so far and runs `editor.action.inlineSuggest.trigger`,
+ * and the provider call that this causes returns the stored text at once. VS Code then replaces
+ * the ghost text with the longer one. The response, when it comes, is the last word.
+ */
+
+import * as vscode from 'vscode';
+import type { CompletionDelta } from './protocol';
+import { CompletionStream, CompletionStreams, carryOver } from './streaming';
+
+/** languageclient's own provider call: sends `textDocument/inlineCompletion`, converts the answer. */
+export type ProvideInlineCompletionItemsSignature = (
+  document: vscode.TextDocument,
+  position: vscode.Position,
+  context: vscode.InlineCompletionContext,
+  token: vscode.CancellationToken,
+) => vscode.ProviderResult<vscode.InlineCompletionItem[] | vscode.InlineCompletionList>;
+
+export interface StreamingOptions {
+  enabled(): boolean;
+  debounceMs(): number;
+  log(message: string): void;
+}
+
+function delay(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+function itemText(result: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined): string {
+  const items = Array.isArray(result) ? result : (result?.items ?? []);
+  const first = items[0]?.insertText;
+  if (first === undefined) {
+    return '';
+  }
+  return typeof first === 'string' ? first : first.value;
+}
+
+export class StreamingInlineCompletions implements vscode.Disposable {
+  readonly streams = new CompletionStreams();
+  private retriggerScheduled = false;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly options: StreamingOptions) {
+    this.disposables.push(
+      vscode.workspace.onDidCloseTextDocument((document) => this.streams.forget(document.uri.toString())),
+      vscode.window.onDidChangeTextEditorSelection((event) => this.cancelIfMovedAway(event)),
+    );
+  }
+
+  dispose(): void {
+    this.streams.cancelAll();
+    this.disposables.forEach((disposable) => disposable.dispose());
+  }
+
+  /** languageclient middleware: `next` sends the standard request. */
+  readonly provide = async (
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+    next: ProvideInlineCompletionItemsSignature,
+  ): Promise<vscode.InlineCompletionItem[] | null> => {
+    if (!this.options.enabled()) {
+      return null;
+    }
+    const uri = document.uri.toString();
+    const key = { uri, version: document.version, position: { line: position.line, character: position.character } };
+    let stream = this.streams.current(uri);
+    if (stream === undefined || stream.isCancelled || !stream.isSameRequest(key)) {
+      stream = this.startStream(document, position, context, next, this.seedFor(stream, document, position));
+    }
+    if (stream.shownText() === '' && stream.isRunning) {
+      // Wait for the first delta (or the answer); a newer keystroke cancels this call.
+      const cancelled = new Promise<void>((resolve) => token.onCancellationRequested(() => resolve()));
+      await Promise.race([stream.changed(), cancelled]);
+      if (token.isCancellationRequested) {
+        if (stream.shownText() === '') {
+          stream.cancel();
+        }
+        return null;
+      }
+    }
+    const text = stream.shownText();
+    stream.lastReturned = text;
+    if (text === '') {
+      return null;
+    }
+    return [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))];
+  };
+
+  /** Route a `sdsat/completionDelta`; re-ask VS Code for items when the text to show grew. */
+  onDelta(delta: CompletionDelta): void {
+    const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === delta.uri);
+    const outcome = this.streams.applyDelta(delta, document?.version);
+    if (outcome === 'shown') {
+      this.retrigger(delta.uri);
+    }
+  }
+
+  private startStream(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    next: ProvideInlineCompletionItemsSignature,
+    seed: string,
+  ): CompletionStream {
+    const cancellation = new vscode.CancellationTokenSource();
+    const key = { uri: document.uri.toString(), version: document.version, position: { line: position.line, character: position.character } };
+    const stream = this.streams.start(key, seed, () => cancellation.cancel());
+    void this.run(stream, document, position, context, next, cancellation);
+    return stream;
+  }
+
+  private async run(
+    stream: CompletionStream,
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    next: ProvideInlineCompletionItemsSignature,
+    cancellation: vscode.CancellationTokenSource,
+  ): Promise<void> {
+    try {
+      const debounce = this.options.debounceMs();
+      if (debounce > 0) {
+        await delay(debounce);
+      }
+      if (!stream.isRunning || document.version !== stream.key.version) {
+        stream.cancel();
+        return;
+      }
+      const result = await next(document, position, context, cancellation.token);
+      if (cancellation.token.isCancellationRequested) {
+        return;
+      }
+      stream.finish(itemText(result));
+      if (stream.shownText() !== stream.lastReturned) {
+        this.retrigger(stream.key.uri);
+      }
+    } catch (error) {
+      // Superseded (RequestCancelled) or stale (ContentModified) requests end up here too.
+      if (!(error instanceof vscode.CancellationError)) {
+        this.options.log(`inline completion failed: ${String(error)}`);
+      }
+      stream.finish('');
+    } finally {
+      cancellation.dispose();
+    }
+  }
+
+  /** The rest of the previous suggestion when the user typed its first characters. */
+  private seedFor(previous: CompletionStream | undefined, document: vscode.TextDocument, position: vscode.Position): string {
+    if (previous === undefined || previous.key.version >= document.version) {
+      return '';
+    }
+    const start = new vscode.Position(previous.key.position.line, previous.key.position.character);
+    if (!position.isAfter(start)) {
+      return '';
+    }
+    return carryOver(previous.lastReturned ?? previous.shownText(), document.getText(new vscode.Range(start, position)));
+  }
+
+  private cancelIfMovedAway(event: vscode.TextEditorSelectionChangeEvent): void {
+    const stream = this.streams.current(event.textEditor.document.uri.toString());
+    const active = event.selections[0]?.active;
+    if (stream?.isRunning && active !== undefined) {
+      const { line, character } = stream.key.position;
+      if (active.line !== line || active.character !== character) {
+        stream.cancel();
+      }
+    }
+  }
+
+  /** Ask VS Code to call the provider again, at most once per event-loop turn. */
+  private retrigger(uri: string): void {
+    if (this.retriggerScheduled) {
+      return;
+    }
+    this.retriggerScheduled = true;
+    setTimeout(() => {
+      this.retriggerScheduled = false;
+      const editor = vscode.window.activeTextEditor;
+      const stream = this.streams.current(uri);
+      if (editor === undefined || stream === undefined || editor.document.uri.toString() !== uri) {
+        return;
+      }
+      const active = editor.selection.active;
+      if (active.line === stream.key.position.line && active.character === stream.key.position.character) {
+        void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      }
+    }, 0);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The sdsat extensions to LSP (docs/protocol.md): the streamed text of a running
+ * `textDocument/inlineCompletion` request and the server's status. Types only: no vscode here.
+ */
+
+export interface WirePosition {
+  line: number;
+  character: number;
+}
+
+/** `sdsat/completionDelta` params: the whole text so far, not an increment. */
+export interface CompletionDelta {
+  id: number | string;
+  uri: string;
+  version: number;
+  position: WirePosition;
+  text: string;
+}
+
+export type ServerState = 'loading' | 'ready' | 'error';
+
+/** `sdsat/status` notification params, and the result of the `sdsat/status` request. */
+export interface ServerStatus {
+  state: ServerState;
+  model: string;
+  device: string;
+  dtype: string;
+  strategy: string;
+  message: string;
+  lastLatencyMs: number | null;
+}
+
+export const COMPLETION_DELTA = 'sdsat/completionDelta';
+export const STATUS = 'sdsat/status';
+/** Prefix of the `window/logMessage` lines that carry one JSON latency record. */
+export const LATENCY_PREFIX = 'sdsat-latency ';
+
+export function isCompletionDelta(value: unknown): value is CompletionDelta {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const delta = value as Partial<CompletionDelta>;
+  return (
+    (typeof delta.id === 'number' || typeof delta.id === 'string') &&
+    typeof delta.uri === 'string' &&
+    typeof delta.version === 'number' &&
+    typeof delta.text === 'string' &&
+    typeof delta.position?.line === 'number' &&
+    typeof delta.position?.character === 'number'
+  );
+}
