@@ -96,6 +96,8 @@ class Document:
     _ascii: bool = field(default=True, repr=False)
     # Derived data other modules attach (e.g. the snippet index), dropped on every change.
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Facts about text[:offset], keyed by offset, kept across edits made at or after it.
+    derived_before: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(cls, uri: str, language_id: str, text: str, version: int = 0) -> Document:
@@ -174,6 +176,7 @@ class Document:
         self._line_starts = [0, *line_starts(text)]
         self.tree = self._parse(None)
         self.derived.clear()
+        self.derived_before.clear()
 
     def _parse(self, old_tree: tree_sitter.Tree | None) -> tree_sitter.Tree | None:
         if self.language is None:
@@ -214,6 +217,9 @@ class Document:
 
         self.text, self.data = text, data
         self._ascii = self._ascii and new_text.isascii()
+        self.derived_before = {
+            key: value for key, value in self.derived_before.items() if key <= start
+        }
         if self.tree is not None:
             self.tree.edit(
                 start_byte=start_byte,

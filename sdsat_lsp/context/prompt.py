@@ -33,7 +33,7 @@ from sdsat_lsp.context.document import Document, Position
 from sdsat_lsp.context.shape import Shape, ShapeDecision, decide_shape
 from sdsat_lsp.context.snippets import similar_snippets
 from sdsat_lsp.context.stop import StopRule
-from sdsat_lsp.context.syntax import imports_before, signatures_around
+from sdsat_lsp.context.syntax import block_reaches, indent_width, scope_before
 
 CHUNK_LINES = 16  # the prefix window starts on a multiple of this many lines
 LONG_LINE_STEP = 64  # when one line overflows the window, cut it on multiples of this
@@ -57,7 +57,7 @@ class BudgetSplit:
         total = max(total, 0)
         return cls(
             total=total,
-            header=min(32, total // 8),
+            header=min(32, total // 4),
             suffix=total // 4 if fim else 0,
             snippets=total * 15 // 100,
             scope=total * 15 // 100,
@@ -242,7 +242,13 @@ def _scope(
     """
     if budget <= 0 or window_start == 0:
         return []
-    signatures = signatures_around(document, window_start, cursor)
+    all_imports, all_signatures = scope_before(document, window_start)
+    first_line, cursor_line = document.line_of(window_start), document.line_of(cursor)
+    signatures = [
+        header
+        for header in all_signatures
+        if block_reaches(document, header, first_line, cursor_line)
+    ]
     kept: list[str] = []
     left = budget
     for header in reversed(signatures):
@@ -252,7 +258,7 @@ def _scope(
         kept.insert(0, header)
         left -= tokens
     imports: list[str] = []
-    for statement in imports_before(document, window_start):
+    for statement in all_imports:
         tokens = count(statement + "\n")
         if tokens > left:
             break
@@ -373,7 +379,12 @@ def _stop_rule(document: Document, cursor: int, decision: ShapeDecision) -> Stop
             next_lines.append(stripped)
             if len(next_lines) == NEXT_LINES:
                 break
-    after = text[cursor : cursor + 4096].lstrip()
+    ahead = text[cursor : cursor + 4096]
+    after = ahead.lstrip()
+    after_cursor_indent = None
+    if after and cursor + len(ahead) - len(after) > line_end:
+        after_line = document.line_of(cursor + len(ahead) - len(after))
+        after_cursor_indent = indent_width(document.line_text(after_line))
     spec = document.spec
     return StopRule(
         shape=decision.shape,
@@ -383,6 +394,7 @@ def _stop_rule(document: Document, cursor: int, decision: ShapeDecision) -> Stop
         rest_of_line=text[cursor:line_end],
         next_lines=tuple(next_lines),
         after_cursor=after[:1],
+        after_cursor_indent=after_cursor_indent,
         comment=spec.comment,
         open_quote=decision.literal.quote if decision.literal else "",
         quotes=('"',) if document.language == "rust" else ('"""', "'''", '"', "'", "`"),

@@ -32,6 +32,9 @@ class StopRule:
     rest_of_line: str = ""  # text right of the cursor on its line
     next_lines: tuple[str, ...] = ()  # the next non-blank lines after the cursor line, stripped
     after_cursor: str = ""  # first non-whitespace character after the cursor ('' at the end)
+    # Indentation width of that character's line when it starts a later line; None when it
+    # is on the cursor's line (an editor's auto-inserted closer, `{|}`).
+    after_cursor_indent: int | None = None
     comment: str = "#"  # line comment marker of the language
     open_quote: str = ""  # the quote of the string the cursor is in ('' when not in one)
     quotes: tuple[str, ...] = ('"""', "'''", '"', "'", "`")
@@ -109,7 +112,25 @@ class StopRule:
     def _closer_cut(self, generated: str) -> int | None:
         """Cut at the first unbalanced closer that the document already has after the cursor,
         or after the line of the one that closes the block's opener."""
-        depth: list[str] = []
+        for index, char in self._unbalanced_closers(generated):
+            if char == self.after_cursor and self._same_closer(generated, index):
+                return index
+            if char == self.block_closer and self.shape is Shape.MULTI_LINE:
+                newline = generated.find("\n", index)
+                return None if newline < 0 else newline
+        return None
+
+    def _unbalanced_closers(self, generated: str) -> list[tuple[int, str]]:
+        return self._scan(generated)[0]
+
+    def _scan(self, generated: str) -> tuple[list[tuple[int, str]], list[str], str]:
+        """Brackets of the code in `generated` (strings and comments skipped).
+
+        Returns the closers that close nothing opened in `generated` (index, char), the
+        closers still expected at the end, and the quote still open at the end.
+        """
+        unbalanced: list[tuple[int, str]] = []
+        expected: list[str] = []
         quote = self.open_quote
         index = 0
         length = len(generated)
@@ -136,18 +157,23 @@ class StopRule:
                 index += len(opened)
                 continue
             if char in _OPENERS:
-                depth.append(_OPENERS[char])
+                expected.append(_OPENERS[char])
             elif char in _CLOSERS:
-                if depth and depth[-1] == char:
-                    depth.pop()
-                elif not depth:
-                    if char == self.after_cursor:
-                        return index
-                    if char == self.block_closer and self.shape is Shape.MULTI_LINE:
-                        newline = generated.find("\n", index)
-                        return None if newline < 0 else newline
+                if expected and expected[-1] == char:
+                    expected.pop()
+                elif not expected:
+                    unbalanced.append((index, char))
             index += 1
-        return None
+        return unbalanced, expected, quote
+
+    def _same_closer(self, generated: str, index: int) -> bool:
+        """Whether the closer at `index` is the one already after the cursor: any closer in
+        the middle of a line, one on its own line only at that closer's indentation."""
+        line_start = generated.rfind("\n", 0, index) + 1
+        before = generated[line_start:index]
+        if line_start == 0 or before.strip() or self.after_cursor_indent is None:
+            return True
+        return indent_width(before) == self.after_cursor_indent
 
     def _skip_comment(self, generated: str, index: int) -> int:
         if generated.startswith("/*", index) and self.comment != "#":
@@ -171,8 +197,14 @@ class StopRule:
         return text
 
     def _strip_rest_of_line_overlap(self, text: str) -> str:
+        """Drop a tail of `text` that the line already has right of the cursor (`foo)` before
+        `)`), unless the tail closes a bracket or string the completion itself opened."""
         rest = self.rest_of_line.strip()
         for size in range(min(len(rest), len(text)), 0, -1):
-            if text.endswith(rest[:size]):
-                return text[: len(text) - size]
+            if not text.endswith(rest[:size]):
+                continue
+            head = text[: len(text) - size]
+            _, expected, quote = self._scan(head)
+            if not expected and (not quote or rest.startswith(quote)):
+                return head
         return text

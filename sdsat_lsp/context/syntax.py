@@ -157,9 +157,35 @@ def _node_text(document: Document, node: tree_sitter.Node) -> str:
 # -- enclosing definitions ---------------------------------------------------------------------
 
 
-def signatures_around(document: Document, offset: int, cursor: int | None = None) -> list[str]:
-    """Headers of the definitions whose body holds `offset` (and reaches `cursor`, when
-    given) and that start before `offset`, outermost first.
+def scope_before(document: Document, offset: int) -> tuple[list[str], list[str]]:
+    """(imports, signatures) for a prompt window starting at `offset`, cached per offset.
+
+    The cache entry lives while edits happen at or after `offset` (`Document.derived_before`):
+    while the user types below the window start, half-typed code that throws the parser's
+    error recovery off cannot change what sits before the window in the cached prompt prefix.
+    """
+    cached = document.derived_before.get(offset)
+    if cached is None:
+        cached = (imports_before(document, offset), signatures_around(document, offset))
+        document.derived_before[offset] = cached
+    return cached
+
+
+def block_reaches(document: Document, header: str, first_line: int, cursor_line: int) -> bool:
+    """No line in [first_line, cursor_line) closes the block opened by `header`: none is
+    indented at or left of the header's first line. Judged from complete lines above the
+    cursor's only, so typing on the cursor line does not change the answer."""
+    header_indent = indent_width(header)
+    for line in range(first_line, cursor_line):
+        text = document.line_text(line)
+        if text.strip() and indent_width(text) <= header_indent:
+            return False
+    return True
+
+
+def signatures_around(document: Document, offset: int) -> list[str]:
+    """Headers of the definitions whose body holds `offset` and that start before it,
+    outermost first.
 
     Each header runs from the start of its first line to the body's opening (`{` included;
     Python's `:` included), keeping its indentation, so headers followed by the code at
@@ -172,11 +198,6 @@ def signatures_around(document: Document, offset: int, cursor: int | None = None
         return []
     byte = document.byte_offset(anchor)
     limit = document.byte_offset(offset)
-    # The last code before the cursor (a blank cursor line belongs to the block above it).
-    reach = byte
-    if cursor is not None:
-        code_before = document.text[:cursor].rstrip()
-        reach = max(byte, document.byte_offset(max(len(code_before) - 1, 0)))
     node: tree_sitter.Node | None = document.tree.root_node.descendant_for_byte_range(byte, byte)
     headers: list[str] = []
     while node is not None:
@@ -186,7 +207,6 @@ def signatures_around(document: Document, offset: int, cursor: int | None = None
             and _DEFINITION.search(node.type)
             and body.start_byte < byte
             and node.start_byte < limit
-            and reach < node.end_byte
         ):
             header = _header(document, node, body)
             if header:
