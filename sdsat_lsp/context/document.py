@@ -83,17 +83,25 @@ def _byte_point(data: bytes, offset: int) -> tuple[int, int]:
 
 @dataclass
 class Document:
-    """One open document. `tree` is None for plain-text languages (and unparseable grammars)."""
+    """One open document. `tree` is None for plain-text languages (and unparseable grammars).
+
+    Edits update the text, the line table and the old tree (`Tree.edit`) at once; the
+    incremental re-parse waits until `tree` is read, so a burst of keystrokes between two
+    completion requests costs one parse.
+    """
 
     uri: str
     language_id: str
     version: int
     text: str
     language: str | None = None
-    tree: tree_sitter.Tree | None = None
     data: bytes = b""
+    _tree: tree_sitter.Tree | None = field(default=None, repr=False)
+    _stale: bool = field(default=False, repr=False)  # edited since the last parse
     _line_starts: list[int] = field(default_factory=list, repr=False)
     _ascii: bool = field(default=True, repr=False)
+    # A `\r` not followed by `\n` ends an LSP line but not a tree-sitter row.
+    _lone_cr: bool = field(default=False, repr=False)
     # Derived data other modules attach (e.g. the snippet index), dropped on every change.
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
     # Facts about text[:offset], keyed by offset, kept across edits made at or after it.
@@ -107,6 +115,13 @@ class Document:
         )
         document._replace_all(text)
         return document
+
+    @property
+    def tree(self) -> tree_sitter.Tree | None:
+        if self._stale:
+            self._tree = self._parse(self._tree)
+            self._stale = False
+        return self._tree
 
     @property
     def spec(self) -> LanguageSpec:
@@ -174,9 +189,22 @@ class Document:
         self._ascii = text.isascii()
         self.data = text.encode("utf-8")
         self._line_starts = [0, *line_starts(text)]
-        self.tree = self._parse(None)
+        self._lone_cr = text.count("\r") != text.count("\r\n")
+        self._tree = None
+        self._stale = self.language is not None
         self.derived.clear()
         self.derived_before.clear()
+
+    def _point(self, offset: int, byte: int) -> tuple[int, int]:
+        """Tree-sitter's (row, byte column) of a position, from the line table when rows and
+        LSP lines agree (no lone `\r`)."""
+        if self._lone_cr:
+            return _byte_point(self.data, byte)
+        row = self.line_of(offset)
+        start = self._line_starts[row]
+        if self._ascii:
+            return row, offset - start
+        return row, len(self.text[start:offset].encode("utf-8"))
 
     def _parse(self, old_tree: tree_sitter.Tree | None) -> tree_sitter.Tree | None:
         if self.language is None:
@@ -193,8 +221,13 @@ class Document:
         old_text, old_data = self.text, self.data
         start_byte = self.byte_offset(start)
         old_end_byte = self.byte_offset(end)
-        start_point = _byte_point(old_data, start_byte)
-        old_end_point = _byte_point(old_data, old_end_byte)
+        start_point = self._point(start, start_byte)
+        old_end_point = self._point(end, old_end_byte)
+        self._lone_cr = (
+            self._lone_cr
+            or "\r" in new_text
+            or old_text[max(start - 1, 0) : end + 1].count("\r") > 0
+        )
 
         text = old_text[:start] + new_text + old_text[end:]
         inserted = new_text.encode("utf-8")
@@ -220,15 +253,16 @@ class Document:
         self.derived_before = {
             key: value for key, value in self.derived_before.items() if key <= start
         }
-        if self.tree is not None:
-            self.tree.edit(
+        if self._tree is not None:
+            self._tree.edit(
                 start_byte=start_byte,
                 old_end_byte=old_end_byte,
                 new_end_byte=new_end_byte,
                 start_point=start_point,
                 old_end_point=old_end_point,
-                new_end_point=_byte_point(data, new_end_byte),
+                new_end_point=self._point(new_end, new_end_byte),
             )
+        self._stale = self.language is not None
 
     def _offset_for_change(self, position: Position) -> int:
         # Some clients end a whole-document range at (line_count, 0): accept exactly that.
@@ -237,28 +271,20 @@ class Document:
         return self.offset_at(position)
 
     def apply(self, version: int, changes: Sequence[TextChange]) -> None:
-        """Apply LSP content changes in order, then re-parse once."""
-        edited = False
-        try:
-            for change in changes:
-                if change.range is None:
-                    self._replace_all(change.text)
-                    edited = False
-                    continue
-                start = self._offset_for_change(change.range.start)
-                end = self._offset_for_change(change.range.end)
-                if end < start:
-                    start, end = end, start
-                self._replace(start, end, change.text)
-                edited = True
-        except InvalidPosition:
-            # Earlier changes of the batch were applied; keep the tree true to the text.
-            if edited:
-                self.tree = self._parse(None)
-                self.derived.clear()
-            raise
-        if edited:
-            self.tree = self._parse(self.tree)
+        """Apply LSP content changes in order (the tree re-parses when next read).
+
+        A change with a position past the end raises InvalidPosition; the changes before it
+        in the batch stay applied, and the tree stays true to the text.
+        """
+        for change in changes:
+            if change.range is None:
+                self._replace_all(change.text)
+                continue
+            start = self._offset_for_change(change.range.start)
+            end = self._offset_for_change(change.range.end)
+            if end < start:
+                start, end = end, start
+            self._replace(start, end, change.text)
             self.derived.clear()
         self.version = version
 

@@ -21,12 +21,21 @@ from sdsat_lsp.context.document import line_starts
 from .helpers import FIXTURES, LANGUAGE_IDS, open_text, split_cursor
 
 
-def _nodes(tree: tree_sitter.Tree) -> list[tuple[str, int, int, bool]]:
+def _nodes(tree: tree_sitter.Tree) -> list[tuple[object, ...]]:
     out = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
-        out.append((node.type, node.start_byte, node.end_byte, node.is_missing))
+        out.append(
+            (
+                node.type,
+                node.start_byte,
+                node.end_byte,
+                tuple(node.start_point),
+                tuple(node.end_point),
+                node.is_missing,
+            )
+        )
         stack.extend(reversed(node.children))
     return out
 
