@@ -38,6 +38,9 @@ from sdsat_lsp.context.syntax import block_reaches, indent_width, scope_before
 CHUNK_LINES = 16  # the prefix window starts on a multiple of this many lines
 LONG_LINE_STEP = 64  # when one line overflows the window, cut it on multiples of this
 NEXT_LINES = 3  # lines after the cursor the stop rule compares against
+# Text longer than this many characters per token of budget is over budget without counting:
+# it keeps `count_tokens` off megabyte lines (minified code) whatever the tokenizer.
+MAX_CHARS_PER_TOKEN = 24
 
 CountTokens = Callable[[str], int]
 
@@ -120,7 +123,6 @@ def build_prompt(
             if sum(p.tokens for p in wider_scope) <= budget.scope - spare:
                 window_start, scope = wider_start, wider_scope
 
-    snippets = [s for s in snippets if s.text.strip() not in document.text[window_start:cursor]]
     window = document.text[window_start:cursor]
     pieces = [
         *([PromptPiece("header", header, count(header))] if header else []),
@@ -187,6 +189,12 @@ class _Counter:
             self._seen[text] = tokens
         return tokens
 
+    def within(self, text: str, budget: int) -> bool:
+        """count(text) <= budget, without counting text far too long to fit."""
+        if len(text) > max(budget, 0) * MAX_CHARS_PER_TOKEN:
+            return False
+        return self(text) <= budget
+
 
 def _fit(text: str, budget: int, count: _Counter) -> str:
     return text if text and count(text) <= budget else ""
@@ -224,10 +232,9 @@ def _snippets(
     for snippet in similar_snippets(document, cursor_line, others):
         title = f"Compare this snippet from {_display_path(snippet.uri)}:"
         text = _commented(document, title + "\n" + snippet.text)
-        tokens = count(text)
-        if tokens <= left:
-            pieces.append(PromptPiece("snippet", text, tokens, snippet.uri))
-            left -= tokens
+        if count.within(text, left):
+            pieces.append(PromptPiece("snippet", text, count(text), snippet.uri))
+            left -= count(text)
     pieces.reverse()  # the most similar snippet sits closest to the code
     return pieces
 
@@ -252,18 +259,16 @@ def _scope(
     kept: list[str] = []
     left = budget
     for header in reversed(signatures):
-        tokens = count(header + "\n")
-        if tokens > left:
+        if not count.within(header + "\n", left):
             break
         kept.insert(0, header)
-        left -= tokens
+        left -= count(header + "\n")
     imports: list[str] = []
     for statement in all_imports:
-        tokens = count(statement + "\n")
-        if tokens > left:
+        if not count.within(statement + "\n", left):
             break
         imports.append(statement)
-        left -= tokens
+        left -= count(statement + "\n")
     pieces = []
     if imports:
         text = "\n".join(imports) + "\n\n"
@@ -280,7 +285,7 @@ def _suffix_window(document: Document, cursor: int, budget: int, count: _Counter
         return ""
     line = document.line_of(cursor)
     first_end = document.line_end(line)
-    if count(document.text[cursor:first_end]) > budget:
+    if not count.within(document.text[cursor:first_end], budget):
         return _cut_tail(document.text[cursor:first_end], budget, count)
     end = first_end
     boundary = (line // CHUNK_LINES + 1) * CHUNK_LINES
@@ -289,7 +294,7 @@ def _suffix_window(document: Document, cursor: int, budget: int, count: _Counter
         candidate = document.line_end(last)
         if candidate <= end:
             break
-        if count(document.text[cursor:candidate]) > budget:
+        if not count.within(document.text[cursor:candidate], budget):
             break
         end = candidate
         if last >= document.line_count - 1:
@@ -299,7 +304,7 @@ def _suffix_window(document: Document, cursor: int, budget: int, count: _Counter
         # Not even the first chunk fits: take whole lines one at a time.
         for next_line in range(line + 1, min(line + CHUNK_LINES, document.line_count)):
             candidate = document.line_end(next_line)
-            if count(document.text[cursor:candidate]) > budget:
+            if not count.within(document.text[cursor:candidate], budget):
                 break
             end = candidate
     return document.text[cursor:end]
@@ -310,7 +315,7 @@ def _cut_tail(text: str, budget: int, count: _Counter) -> str:
     low, high = 0, len(text) // LONG_LINE_STEP
     while low < high:
         middle = (low + high + 1) // 2
-        if count(text[: middle * LONG_LINE_STEP]) <= budget:
+        if count.within(text[: middle * LONG_LINE_STEP], budget):
             low = middle
         else:
             high = middle - 1
@@ -323,19 +328,19 @@ def _window_start(document: Document, cursor: int, budget: int, count: _Counter)
     line = document.line_of(cursor)
     boundary = line // CHUNK_LINES * CHUNK_LINES
     start = document.line_start(boundary)
-    used = count(document.text[start:cursor])
-    if used > budget:
+    if not count.within(document.text[start:cursor], budget):
         return _start_within_chunk(document, cursor, boundary, budget, count)
+    used = count(document.text[start:cursor])
     while boundary > 0:
         previous = boundary - CHUNK_LINES
         chunk_start = document.line_start(previous)
-        tokens = count(document.text[chunk_start:start])
-        if used + tokens > budget:
+        chunk = document.text[chunk_start:start]
+        if not count.within(chunk, budget - used):
             break
-        used += tokens
+        used += count(chunk)
         boundary, start = previous, chunk_start
     # Chunk counts are an estimate of the whole; drop chunks until the whole truly fits.
-    while start < cursor and count(document.text[start:cursor]) > budget:
+    while start < cursor and not count.within(document.text[start:cursor], budget):
         boundary += CHUNK_LINES
         if boundary > line:
             return _start_within_chunk(
@@ -351,7 +356,7 @@ def _start_within_chunk(
     line = document.line_of(cursor)
     for start_line in range(boundary, line + 1):
         start = document.line_start(start_line)
-        if count(document.text[start:cursor]) <= budget:
+        if count.within(document.text[start:cursor], budget):
             return start
     # The cursor's own line overflows: start inside it, on a multiple of LONG_LINE_STEP.
     line_start = document.line_start(line)
@@ -360,12 +365,12 @@ def _start_within_chunk(
     while low < high:
         middle = (low + high) // 2
         start = min(line_start + middle * LONG_LINE_STEP, cursor)
-        if count(document.text[start:cursor]) <= budget:
+        if count.within(document.text[start:cursor], budget):
             high = middle
         else:
             low = middle + 1
     start = min(line_start + low * LONG_LINE_STEP, cursor)
-    return start if count(document.text[start:cursor]) <= budget else cursor
+    return start if count.within(document.text[start:cursor], budget) else cursor
 
 
 def _stop_rule(document: Document, cursor: int, decision: ShapeDecision) -> StopRule:

@@ -89,7 +89,8 @@ def similar_snippets(
     *,
     limit: int = MAX_SNIPPETS,
 ) -> list[Snippet]:
-    """The best non-overlapping windows of `others` (same language only), best first."""
+    """The best non-overlapping windows of `others` (same language only), best first,
+    without repeats and without code the current document already contains."""
     start, end = query_lines(cursor_line)
     if end <= start:
         return []
@@ -125,8 +126,8 @@ def similar_snippets(
             continue
         text = other.text[other.line_start(window.start_line) : other.line_end(window.end_line - 1)]
         key = text.strip()
-        if key in seen_text:
-            continue
+        if key in seen_text or key in document.text:
+            continue  # the same code twice, or code the current file already has
         seen_text.add(key)
         chosen.append(Snippet(uri, window.start_line, window.end_line, text, score))
     return chosen

@@ -112,16 +112,14 @@ class StopRule:
     def _closer_cut(self, generated: str) -> int | None:
         """Cut at the first unbalanced closer that the document already has after the cursor,
         or after the line of the one that closes the block's opener."""
-        for index, char in self._unbalanced_closers(generated):
+        unbalanced, _, _ = self._scan(generated)
+        for index, char in unbalanced:
             if char == self.after_cursor and self._same_closer(generated, index):
                 return index
             if char == self.block_closer and self.shape is Shape.MULTI_LINE:
                 newline = generated.find("\n", index)
                 return None if newline < 0 else newline
         return None
-
-    def _unbalanced_closers(self, generated: str) -> list[tuple[int, str]]:
-        return self._scan(generated)[0]
 
     def _scan(self, generated: str) -> tuple[list[tuple[int, str]], list[str], str]:
         """Brackets of the code in `generated` (strings and comments skipped).

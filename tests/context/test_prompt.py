@@ -280,3 +280,35 @@ def test_any_text_any_position_gives_a_prompt_within_budget(
     cut = prompt.stop.check(generated)
     assert cut is None or 0 <= cut <= len(generated)
     prompt.stop.finalize(generated)
+
+
+def test_snippet_already_in_the_current_file_is_dropped() -> None:
+    shared = "def load_config(config_path, environment):\n    return read_yaml(config_path)\n"
+    copy = open_text(shared, uri="file:///repo/src/copy.py")
+    raw = shared + "\n" * 8 + "load_config(config_path, environment)\n<CURSOR>\n"
+    document, position = open_with_cursor(raw, uri="file:///repo/src/main.py")
+    prompt = build_prompt(
+        document,
+        position,
+        budget_tokens=400,
+        count_tokens=count_words,
+        fim=False,
+        other_documents=[copy],
+    )
+    assert [piece.name for piece in prompt.pieces] == ["header", "prefix_window"]
+
+
+def test_megabyte_line_is_never_counted_whole() -> None:
+    longest: list[int] = []
+
+    def counting(text: str) -> int:
+        longest.append(len(text))
+        return count_words(text)
+
+    line = "var a=" + "f(1)," * 200_000
+    document, position = open_with_cursor(f"{line}<CURSOR>{line}\n", "javascript", "file:///r/m.js")
+    prompt = build_prompt(document, position, budget_tokens=512, count_tokens=counting, fim=True)
+    assert prompt.tokens <= 512
+    assert prompt.prefix.endswith("f(1),")
+    assert prompt.suffix.startswith("var a=f(1),")
+    assert max(longest) <= 512 * 24
