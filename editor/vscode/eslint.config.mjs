@@ -17,7 +17,12 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', URL: 'readonly' },
+      // Node scripts; e2e/run.mjs also passes functions to the page (window, document).
+      globals: Object.fromEntries(
+        ['process', 'console', 'setTimeout', 'URL', 'fetch', 'performance', 'window', 'document', 'MutationObserver'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
     },
   },
 );

@@ -166,6 +166,12 @@ class SdsatExtension implements vscode.Disposable {
       this.updateStatusBar();
       return;
     }
+    const capabilities = client.initializeResult?.capabilities;
+    this.output.info(
+      `server ${client.initializeResult?.serverInfo?.name ?? '?'} capabilities: ` +
+        `inlineCompletionProvider=${JSON.stringify(capabilities?.inlineCompletionProvider ?? null)} ` +
+        `textDocumentSync=${JSON.stringify(capabilities?.textDocumentSync ?? null)}`,
+    );
     // Replaces languageclient's own logMessage handler: latency lines go to their own channel.
     client.onNotification(LogMessageNotification.type, ({ type, message }) => {
       if (message.startsWith(LATENCY_PREFIX)) {
@@ -175,7 +181,7 @@ class SdsatExtension implements vscode.Disposable {
       }
     });
     try {
-      this.status = await client.sendRequest<ServerStatus>(STATUS);
+      this.status = await client.sendRequest<ServerStatus>(STATUS, {});
     } catch {
       // An older server without the status request: the notifications still arrive.
     }

@@ -42,7 +42,8 @@ function itemText(result: vscode.InlineCompletionItem[] | vscode.InlineCompletio
 
 export class StreamingInlineCompletions implements vscode.Disposable {
   readonly streams = new CompletionStreams();
-  private retriggerScheduled = false;
+  private retriggering = false;
+  private retriggerAgain = false;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly options: StreamingOptions) {
@@ -87,6 +88,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     }
     const text = stream.shownText();
     stream.lastReturned = text;
+    stream.lastTriggerKind = context.triggerKind;
     if (text === '') {
       return null;
     }
@@ -98,7 +100,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === delta.uri);
     const outcome = this.streams.applyDelta(delta, document?.version);
     if (outcome === 'shown') {
-      this.retrigger(delta.uri);
+      void this.retrigger(delta.uri);
     }
   }
 
@@ -139,7 +141,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
       }
       stream.finish(itemText(result));
       if (stream.shownText() !== stream.lastReturned) {
-        this.retrigger(stream.key.uri);
+        void this.retrigger(stream.key.uri);
       }
     } catch (error) {
       // Superseded (RequestCancelled) or stale (ContentModified) requests end up here too.
@@ -175,23 +177,43 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     }
   }
 
-  /** Ask VS Code to call the provider again, at most once per event-loop turn. */
-  private retrigger(uri: string): void {
-    if (this.retriggerScheduled) {
+  /**
+   * Ask VS Code to call the provider again. `editor.action.inlineSuggest.trigger` refetches only
+   * when the shown items came from an automatic (typing) request: VS Code 1.100 treats an explicit
+   * request at the same position and version as already satisfied by an earlier explicit one. So
+   * after the first re-trigger the shown item is hidden first, then re-fetched (the provider
+   * answers from the stream at once). Re-triggers run one at a time; deltas that arrive meanwhile
+   * are picked up by the next round.
+   */
+  private async retrigger(uri: string): Promise<void> {
+    if (this.retriggering) {
+      this.retriggerAgain = true;
       return;
     }
-    this.retriggerScheduled = true;
-    setTimeout(() => {
-      this.retriggerScheduled = false;
-      const editor = vscode.window.activeTextEditor;
-      const stream = this.streams.current(uri);
-      if (editor === undefined || stream === undefined || editor.document.uri.toString() !== uri) {
-        return;
-      }
-      const active = editor.selection.active;
-      if (active.line === stream.key.position.line && active.character === stream.key.position.character) {
-        void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
-      }
-    }, 0);
+    this.retriggering = true;
+    try {
+      do {
+        this.retriggerAgain = false;
+        const editor = vscode.window.activeTextEditor;
+        const stream = this.streams.current(uri);
+        if (editor === undefined || stream === undefined || editor.document.uri.toString() !== uri) {
+          return;
+        }
+        const active = editor.selection.active;
+        const { line, character } = stream.key.position;
+        if (active.line !== line || active.character !== character || editor.document.version !== stream.key.version) {
+          return;
+        }
+        if (stream.shownText() === stream.lastReturned) {
+          return;
+        }
+        if (stream.lastTriggerKind === vscode.InlineCompletionTriggerKind.Invoke && stream.lastReturned) {
+          await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+        }
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      } while (this.retriggerAgain);
+    } finally {
+      this.retriggering = false;
+    }
   }
 }

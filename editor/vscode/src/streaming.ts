@@ -41,6 +41,8 @@ export class CompletionStream {
   private waiters: Array<() => void> = [];
   /** The text last handed to the editor, to re-trigger only when there is something new. */
   lastReturned: string | undefined;
+  /** The editor's trigger kind of the provider call that returned `lastReturned` (opaque here). */
+  lastTriggerKind: number | undefined;
 
   constructor(
     readonly key: StreamKey,

@@ -1,0 +1,348 @@
+// The VS Code end-to-end run: code-server (VS Code 1.100.3 in the browser) with the packaged
+// extension, the real sdsat-lsp server and a real model, driven through Debian's Chromium as a
+// user would: open a Python file, type, watch the ghost text in the editor DOM grow, press Tab,
+// check the saved file. Prints the keystroke-to-first-ghost-text latency and writes a
+// screenshot and results.json to the results folder.
+//
+//   node e2e/run.mjs --vsix out/sdsat-lsp.vsix --server ../../.venv/bin/sdsat-lsp \
+//       --model DIR_OR_NAME [--results DIR] [--keystrokes 25]
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values: options } = parseArgs({
+  options: {
+    vsix: { type: 'string', default: path.join(here, '..', 'out', 'sdsat-lsp.vsix') },
+    server: { type: 'string', default: path.resolve(here, '..', '..', '..', '.venv', 'bin', 'sdsat-lsp') },
+    model: { type: 'string' },
+    results: { type: 'string', default: path.join(here, 'results') },
+    keystrokes: { type: 'string', default: '25' },
+    'max-new-tokens': { type: 'string', default: '48' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    // Keep the scratch folder (code-server's logs, the extension's output) and trace LSP traffic.
+    debug: { type: 'boolean', default: false },
+  },
+});
+if (!options.model) {
+  throw new Error('--model DIR_OR_NAME is required');
+}
+const keystrokes = Number(options.keystrokes);
+const results = path.resolve(options.results);
+fs.mkdirSync(results, { recursive: true });
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sdsat-vscode-e2e-'));
+const userData = path.join(scratch, 'user-data');
+const extensionsDir = path.join(scratch, 'extensions');
+const workspace = path.join(scratch, 'project');
+const latencyLog = path.join(results, 'latency.jsonl');
+const codeServer = path.join(here, 'node_modules', '.bin', 'code-server');
+fs.rmSync(latencyLog, { force: true });
+
+function log(message) {
+  console.log(`[e2e ${(performance.now() / 1000).toFixed(1)}s] ${message}`);
+}
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Error(`check failed: ${message}`);
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function waitFor(what, probe, timeoutMs, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+// A fresh workspace, user settings and extension directory: nothing from the machine's own VS Code.
+const initialText = 'import math\n\n\ndef area_of_circle(radius):\n    return math.pi * radius ** 2\n\n\n';
+fs.mkdirSync(workspace, { recursive: true });
+fs.writeFileSync(path.join(workspace, 'app.py'), initialText);
+fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+fs.writeFileSync(
+  path.join(userData, 'User', 'settings.json'),
+  JSON.stringify(
+    {
+      'sdsat.serverCommand': [path.resolve(options.server), 'serve'],
+      'sdsat.model': options.model,
+      'sdsat.maxNewTokens': Number(options['max-new-tokens']),
+      'sdsat.logFile': latencyLog,
+      'sdsat.trace.server': options.debug ? 'verbose' : 'off',
+      'editor.inlineSuggest.enabled': true,
+      // The suggest widget would take Tab; this run is about inline (ghost) text only.
+      'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+      'editor.suggestOnTriggerCharacters': false,
+      'editor.wordBasedSuggestions': 'off',
+      'editor.autoClosingBrackets': 'never',
+      'editor.autoClosingQuotes': 'never',
+      'files.autoSave': 'off',
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'security.workspace.trust.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'extensions.ignoreRecommendations': true,
+      'update.mode': 'none',
+      'window.commandCenter': false,
+      'chat.commandCenter.enabled': false,
+    },
+    null,
+    2,
+  ),
+);
+
+const started = performance.now();
+log(`installing ${options.vsix}`);
+execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensionsDir, '--install-extension', path.resolve(options.vsix)], {
+  stdio: 'inherit',
+});
+
+const port = await freePort();
+const serverLog = fs.openSync(path.join(results, 'code-server.log'), 'w');
+const server = spawn(
+  codeServer,
+  [
+    '--bind-addr', `127.0.0.1:${port}`,
+    '--auth', 'none',
+    '--user-data-dir', userData,
+    '--extensions-dir', extensionsDir,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--ignore-last-opened',
+    ...(options.debug ? ['--log', 'trace'] : []),
+    workspace,
+  ],
+  { stdio: ['ignore', serverLog, serverLog], detached: true },
+);
+let browser;
+const browserProfile = path.join(scratch, 'chromium-profile');
+const outcome = { model: options.model, keystrokes: [], ok: false };
+
+async function shutdown() {
+  await browser?.close().catch(() => undefined);
+  try {
+    process.kill(-server.pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
+
+try {
+  await waitFor('code-server /healthz', async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 60000, 250);
+  log(`code-server up on 127.0.0.1:${port}`);
+
+  browser = await chromium.launchPersistentContext(browserProfile, {
+    executablePath: options.chromium,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.on('pageerror', (error) => log(`page error: ${error.message}`));
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+  log('workbench loaded');
+
+  // Open app.py with Quick Open, as a user would.
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => undefined);
+  await waitFor('the app.py editor', async () => {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 3000 });
+    } catch {
+      return false;
+    }
+    await input.fill('app.py');
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Enter');
+    try {
+      await page.waitForSelector('.monaco-editor .view-lines', { timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 60000, 500);
+  const editor = page.locator('.editor-instance .monaco-editor').first();
+  log('app.py open');
+
+  // The status bar shows model and device once the server has loaded the model.
+  const statusText = await waitFor('the sdsat status bar item to say ready', async () => {
+    const texts = await page.locator('.statusbar-item').allInnerTexts();
+    const mine = texts.find((text) => text.includes('sdsat') || text.includes(' · '));
+    return mine && mine.includes(' · ') ? mine : false;
+  }, 180000, 500);
+  log(`status bar: ${JSON.stringify(statusText)}`);
+  outcome.statusBar = statusText;
+
+  // Record every change of the ghost text, with the page's clock, and every keydown.
+  await page.evaluate(() => {
+    const read = () =>
+      [...document.querySelectorAll('.editor-instance .ghost-text-decoration, .editor-instance .ghost-text-decoration-preview, .editor-instance .ghost-text')]
+        .map((element) => element.textContent ?? '')
+        .join('\n')
+        .replace(/\u00a0/g, ' ');
+    const state = { events: [], keys: [], last: '' };
+    window.__sdsat = state;
+    const observe = () => {
+      const text = read();
+      if (text !== state.last) {
+        state.last = text;
+        state.events.push({ t: performance.now(), text });
+      }
+    };
+    new MutationObserver(observe).observe(document.body, { subtree: true, childList: true, characterData: true });
+    window.addEventListener('keydown', (event) => state.keys.push({ t: performance.now(), key: event.key }), true);
+  });
+  const ghostNow = () => page.evaluate(() => window.__sdsat.last);
+
+  // Cursor to the end of the file, on the last (empty) line.
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+
+  // Type code one key at a time; after each key wait for a ghost text to appear (or 10 s),
+  // then for it to stop changing, so that each measurement is one request.
+  const program = 'def add_numbers(first, second):\n    total = first + second\n';
+  const keys = [...program].slice(0, keystrokes + 1);
+  let bestGrowth = { sizes: [] };
+  let typed = '';
+  for (const [index, key] of keys.entries()) {
+    const before = await page.evaluate(() => ({ events: window.__sdsat.events.length, keys: window.__sdsat.keys.length }));
+    await page.keyboard.press(key === '\n' ? 'Enter' : key);
+    typed += key;
+    const first = await waitFor(
+      `ghost text after key ${index}`,
+      () => page.evaluate((seen) => {
+        const state = window.__sdsat;
+        const keydown = state.keys[seen.keys];
+        const event = state.events.slice(seen.events).find((candidate) => candidate.text.trim() !== '' && keydown && candidate.t >= keydown.t);
+        return event && keydown ? { latency: event.t - keydown.t, text: event.text } : false;
+      }, before),
+      10000,
+      20,
+    ).catch(() => undefined);
+    // Settle: the ghost text unchanged for 400 ms (the request has answered).
+    let last = await ghostNow();
+    let stableSince = Date.now();
+    while (Date.now() - stableSince < 400) {
+      await page.waitForTimeout(50);
+      const now = await ghostNow();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+    }
+    const sizes = await page.evaluate((seen) => window.__sdsat.events.slice(seen.events).map((event) => event.text.length), before);
+    const growth = sizes.filter((size, position) => size > 0 && (position === 0 || size > sizes[position - 1]));
+    if (growth.length > bestGrowth.sizes.length) {
+      bestGrowth = { key: index, sizes: growth };
+    }
+    outcome.keystrokes.push({ index, key, latencyMs: first?.latency ?? null, firstText: first?.text ?? null, sizes });
+    log(`key ${index} ${JSON.stringify(key)}: first ghost text after ${first ? first.latency.toFixed(0) + ' ms' : 'none'}, sizes ${JSON.stringify(sizes)}`);
+    if (growth.length >= 2 && !outcome.screenshot) {
+      outcome.screenshot = path.join(results, 'ghost-text.png');
+      await page.screenshot({ path: outcome.screenshot });
+    }
+  }
+
+  // Latency: every keystroke but the first (which also warms the model up).
+  const measured = outcome.keystrokes.slice(1).map((entry) => entry.latencyMs).filter((value) => value !== null);
+  outcome.latencyMedianMs = measured.length ? median(measured) : null;
+  outcome.latencyCount = measured.length;
+  outcome.growth = bestGrowth;
+  log(`keystroke-to-first-ghost-text: median ${outcome.latencyMedianMs?.toFixed(0)} ms over ${measured.length} keystrokes`);
+  check(measured.length >= Math.min(20, keystrokes), `ghost text after at least 20 keystrokes (got ${measured.length})`);
+  check(bestGrowth.sizes.length >= 2, `ghost text grew across at least two deltas (best: ${JSON.stringify(bestGrowth)})`);
+
+  // Accept with Tab, save, and compare the file with what was shown.
+  const shown = await waitFor('a ghost text to accept', async () => (await ghostNow()).trim() !== '' && ghostNow(), 10000, 50)
+    .catch(() => undefined);
+  check(shown, 'a ghost text is shown before Tab');
+  outcome.screenshot ??= path.join(results, 'ghost-text.png');
+  await page.screenshot({ path: outcome.screenshot });
+  await page.keyboard.press('Tab');
+  await waitFor('the ghost text to go away after Tab', async () => (await ghostNow()) === '' || false, 3000, 50).catch(() => undefined);
+  await page.keyboard.press('Control+S');
+  const saved = await waitFor('app.py saved', () => {
+    const text = fs.readFileSync(path.join(workspace, 'app.py'), 'utf8');
+    return text !== initialText && text;
+  }, 10000, 100);
+  await page.screenshot({ path: path.join(results, 'after-tab.png') });
+  const expected = initialText + typed + shown.split('\n')[0];
+  outcome.accepted = { shown, saved };
+  check(saved.startsWith(expected), `saved file starts with typed text + ghost text\n--- expected prefix\n${expected}\n--- saved\n${saved}`);
+  check(saved.length > initialText.length + typed.length, 'Tab inserted the ghost text');
+
+  // The server advertised inline completion to VS Code's language client (logged by the extension).
+  const extensionLog = execFileSync('grep', ['-rh', 'capabilities:', path.join(userData, 'logs')], { encoding: 'utf8' });
+  outcome.capabilities = extensionLog.trim();
+  check(/inlineCompletionProvider=\{/.test(extensionLog), `inlineCompletionProvider advertised: ${extensionLog}`);
+
+  outcome.ok = true;
+  log(`PASS in ${((performance.now() - started) / 1000).toFixed(0)} s; screenshot ${outcome.screenshot}`);
+} catch (error) {
+  outcome.error = String(error?.stack ?? error);
+  log(`FAIL: ${outcome.error}`);
+  if (browser) {
+    const page = browser.pages()[0];
+    await page?.screenshot({ path: path.join(results, 'failure.png') }).catch(() => undefined);
+  }
+} finally {
+  outcome.seconds = (performance.now() - started) / 1000;
+  fs.writeFileSync(path.join(results, 'results.json'), `${JSON.stringify(outcome, null, 2)}\n`);
+  await shutdown();
+  if (options.debug) {
+    log(`kept ${scratch}`);
+  } else {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+process.exit(outcome.ok ? 0 : 1);
