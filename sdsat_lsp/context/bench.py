@@ -68,13 +68,17 @@ def bench_prompt_build(
     fim: bool = True,
     count_tokens: Callable[[str], int] | None = None,
     seed: int = 0,
+    auto_close: bool = True,
 ) -> dict[str, Any]:
     """Median milliseconds to apply a one-character edit, re-parse, and build the prompt.
 
     Each round types one character of a statement on a new line after a random line (as a
     user would: the statement is finished before the next one starts, so the file stays
     valid Python between statements), applies it as an LSP incremental change, re-parses,
-    and builds the prompt at the new cursor.
+    and builds the prompt at the new cursor. With `auto_close` the edits are an editor's with
+    bracket and quote pairing (an opener inserts its closer, typing the closer steps over
+    it); without, every prefix of the statement is in the file once, unclosed brackets and
+    all, which makes tree-sitter re-parse everything after an open `(` in Python.
     """
     count = count_tokens or _approximate_tokens
     store = DocumentStore()
@@ -100,9 +104,16 @@ def bench_prompt_build(
             position = Position(line + 1, 8)
             statement = chooser.choice(_STATEMENTS)
         char, statement = statement[0], statement[1:]
+        typed = char
+        if auto_close and char in _PAIRS:
+            typed = char + _PAIRS[char]
         version += 1
         started = time.perf_counter()
-        store.change(uri, version, [TextChange(Range(position, position), char)])
+        cursor = document.offset_at(position)
+        if auto_close and char in _CLOSING and document.text[cursor : cursor + 1] == char:
+            pass  # the editor types over the closer it inserted: no change
+        else:
+            store.change(uri, version, [TextChange(Range(position, position), typed)])
         changed = time.perf_counter()
         document.tree  # noqa: B018 - the lazy incremental re-parse
         parsed = time.perf_counter()
@@ -117,6 +128,7 @@ def bench_prompt_build(
         timings["total"].append((built - started) * 1000)
         prompt_tokens.append(prompt.tokens)
     result: dict[str, Any] = {
+        "auto_close": auto_close,
         "lines": document.line_count,
         "edits": edits,
         "budget_tokens": budget_tokens,
@@ -128,6 +140,8 @@ def bench_prompt_build(
     return result
 
 
+_PAIRS = {"(": ")", "[": "]", "{": "}", "'": "'", '"': '"'}
+_CLOSING = frozenset(")]}'\"")
 _STATEMENTS = (
     "total = sum(value for value in self.cache[key])",
     "self.store.write(key, json.dumps(value))",
@@ -139,4 +153,4 @@ _STATEMENTS = (
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(bench_prompt_build(), indent=2))
+    print(json.dumps([bench_prompt_build(), bench_prompt_build(auto_close=False)], indent=2))

@@ -9,14 +9,16 @@ Layout of `Prompt.prefix`, each piece only when it fits:
     window      the text before the cursor, from a line boundary up to the cursor
 
 `Prompt.suffix` is the text after the cursor (FIM models only). Budget split, in model tokens
-of `budget_tokens` (see `BudgetSplit`): header ≤ 32; suffix ≤ 25 % (0 without FIM); snippets
-≤ 15 %; imports and signatures ≤ 15 %; the window gets the rest, including whatever the others
-leave unused. Everything before the window is a function of text that typing at the cursor does
-not change, and the window starts on a 16-line boundary that only moves forward when the
-window outgrows its budget: typing one character normally extends the old prefix by exactly
-that character, so the engine's prefix-KV cache stays valid.
+of `budget_tokens` (see `BudgetSplit`): header ≤ min(32, 25 %); suffix ≤ 25 % (0 without
+FIM); snippets ≤ 15 %; imports and signatures ≤ 15 %; the window gets the rest, including
+whatever the others leave unused. Everything before the window is a function of text that
+typing at the cursor does not change (signatures must still enclose the cursor, judged from
+complete lines above it), and the window starts on a 16-line boundary that only moves forward
+when the window outgrows its budget: typing one character normally extends the old prefix by
+exactly that character, so the engine's prefix-KV cache stays valid.
 
-`count_tokens` is called on pieces of at most a few hundred lines, never on the whole file.
+`count_tokens` is called on pieces (16-line chunks, the window, headers), never on the whole
+file, and never on text longer than MAX_CHARS_PER_TOKEN characters per token of budget.
 No FIM tokens appear in the text: the engine formats FIM from (prefix, suffix) itself.
 """
 
