@@ -1,0 +1,90 @@
+"""`sdsat-lsp serve`: run the language server over stdio (default) or TCP.
+
+Every setting in `sdsat_lsp.config.Settings` is also a flag (`--max-new-tokens 32`), derived
+from `describe()`; flags set the defaults that `initializationOptions` and
+`workspace/didChangeConfiguration` then override.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from sdsat_lsp.cli import CommandError
+from sdsat_lsp.config import Settings, describe, settings_from_wire, snake_case
+
+FLAG_PREFIX = "setting_"
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting; unset flags stay None so they do not override anything."""
+    group = parser.add_argument_group("settings (also initializationOptions, camelCase)")
+    for entry in describe():
+        name = snake_case(entry["name"])
+        flag = "--" + name.replace("_", "-")
+        dest = FLAG_PREFIX + name
+        help_text = f"{entry['doc']} (default: {entry['default']!r})"
+        if entry["type"] == "boolean":
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
+            )
+        elif entry["type"] == "integer":
+            group.add_argument(flag, dest=dest, type=int, metavar="N", help=help_text)
+        elif "enum" in entry:
+            group.add_argument(flag, dest=dest, choices=entry["enum"], help=help_text)
+        else:
+            group.add_argument(flag, dest=dest, metavar="VALUE", help=help_text)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    values: dict[str, Any] = {
+        key[len(FLAG_PREFIX) :]: value
+        for key, value in vars(args).items()
+        if key.startswith(FLAG_PREFIX) and value is not None
+    }
+    settings, problems = settings_from_wire(values)
+    if problems:
+        raise CommandError("; ".join(problems))
+    return settings
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise CommandError(f"--tcp wants HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)"
+    )
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket instead")
+    add_setting_flags(parser)
+
+
+def quiet_pygls(settings: Settings) -> None:
+    # pygls logs every message body at INFO (document text included): keep it to warnings.
+    level = logging.DEBUG if settings.log_level == "debug" else logging.WARNING
+    logging.getLogger("pygls").setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    address = parse_address(args.tcp) if args.tcp else None
+    quiet_pygls(settings)
+    from sdsat_lsp.server.server import build_server  # imports torch: only when serving
+
+    server = build_server(settings)
+    try:
+        if address is not None:
+            server.start_tcp(*address)
+        else:
+            protocol_out = sys.stdout.buffer
+            sys.stdout = sys.stderr  # a stray print() in any library must not corrupt the protocol
+            server.start_io(sys.stdin.buffer, protocol_out)
+    finally:
+        server.model.shutdown()
+    return 0

@@ -1,0 +1,142 @@
+"""The model's lifecycle as the server sees it: loading → ready | error, reload on new settings.
+
+Owns the `CompletionWorker` (the one thread that owns the engine) and the status the server
+reports (`sdsat/status`). Callbacks run on whichever thread finished the work (usually the
+worker); the server makes them thread-safe. Knows nothing of LSP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeVar
+
+from sdsat_lsp.config import Settings, camel_case
+from sdsat_lsp.engine import Engine, EngineInfo
+from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Settings whose change needs a new engine; the others apply per request.
+ENGINE_SETTINGS = ("model", "device", "dtype", "sat_token_id")
+LOAD_KEY = "sdsat/model"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: str  # loading | ready | error
+    model: str
+    device: str = ""
+    dtype: str = ""
+    strategy: str = ""
+    k: int = 0
+    fim: bool = False
+    message: str = ""
+    last_latency_ms: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {camel_case(name): value for name, value in asdict(self).items()}
+
+
+class ModelHost:
+    def __init__(
+        self,
+        on_status: Callable[[ModelStatus], None],
+        on_progress: Callable[[str], None],
+    ) -> None:
+        self._on_status = on_status
+        self._on_progress = on_progress
+        self._lock = threading.Lock()
+        self._worker: CompletionWorker | None = None
+        self._settings: Settings | None = None
+        self._loads = 0  # a load's callbacks only count while it is the latest
+        self._status = ModelStatus(state="loading", model="")
+
+    @property
+    def status(self) -> ModelStatus:
+        return self._status
+
+    @property
+    def ready(self) -> bool:
+        return self._status.state == "ready"
+
+    def needs_reload(self, settings: Settings) -> bool:
+        if self._settings is None:
+            return True
+        return any(getattr(settings, n) != getattr(self._settings, n) for n in ENGINE_SETTINGS)
+
+    def load(self, settings: Settings) -> Future[ModelStatus]:
+        """(Re)load the model on the worker. The future gives the status after it; never raises."""
+        with self._lock:
+            self._loads += 1
+            load_number = self._loads
+            self._settings = settings
+        self._set_status(ModelStatus(state="loading", model=settings.model))
+
+        def progress(message: str) -> None:
+            if load_number == self._loads:
+                self._on_progress(message)
+
+        def load_engine() -> Engine:
+            return Engine.load(settings, progress=progress)
+
+        if self._worker is None:
+            self._worker = CompletionWorker(load_engine)
+        else:
+            self._worker.reload(load_engine)
+
+        def engine_info(engine: Engine, token: CancelToken) -> EngineInfo:
+            return engine.info
+
+        result: Future[ModelStatus] = Future()
+        loaded = self._worker.submit(LOAD_KEY, engine_info)
+
+        def finish(future: Future[EngineInfo]) -> None:
+            status = status_after_load(settings.model, future)
+            if load_number == self._loads:
+                self._set_status(status)
+            result.set_result(status)
+
+        loaded.add_done_callback(finish)
+        return result
+
+    def submit(self, key: str, job: Callable[[Engine, CancelToken], T]) -> Future[T]:
+        if self._worker is None:
+            raise RuntimeError("the model host has not been started")
+        return self._worker.submit(key, job)
+
+    def record_latency(self, total_ms: float) -> None:
+        self._set_status(replace(self._status, last_latency_ms=round(total_ms, 1)))
+
+    def shutdown(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown()
+
+    def _set_status(self, status: ModelStatus) -> None:
+        last = self._status.last_latency_ms
+        self._status = replace(status, last_latency_ms=status.last_latency_ms or last)
+        self._on_status(self._status)
+
+
+def status_after_load(model: str, future: Future[EngineInfo]) -> ModelStatus:
+    if future.cancelled():
+        return ModelStatus(state="error", model=model, message="model loading was cancelled")
+    error = future.exception()
+    if error is not None:
+        logger.error("model %s failed to load: %s", model, error)
+        return ModelStatus(state="error", model=model, message=str(error) or type(error).__name__)
+    info = future.result()
+    return ModelStatus(
+        state="ready",
+        model=info.model_name,
+        device=info.device,
+        dtype=str(info.dtype),
+        strategy=info.strategy,
+        k=info.k,
+        fim=info.fim,
+    )
