@@ -31,7 +31,9 @@ class Settings:
 
     model: str = field(
         default=DEFAULT_MODEL,
-        metadata=_doc("Registry name (see models/) or path to a local Hugging Face / SDSAT directory."),
+        metadata=_doc(
+            "Registry name (see models/) or path to a local Hugging Face / SDSAT directory."
+        ),
     )
     device: Device = field(default="auto", metadata=_doc("auto: CUDA when present, else CPU."))
     dtype: Dtype = field(
@@ -42,7 +44,8 @@ class Settings:
         metadata=_doc("Decoding: ar (plain greedy), sdsat, lookup, or auto (fastest lossless)."),
     )
     k: int = field(
-        default=0, metadata=_doc("Drafts per round for sdsat/lookup; 0 = the model's recommended k.")
+        default=0,
+        metadata=_doc("Drafts per round for sdsat/lookup; 0 = the model's recommended k."),
     )
     max_new_tokens: int = field(default=64, metadata=_doc("Most tokens one completion generates."))
     context_tokens: int = field(

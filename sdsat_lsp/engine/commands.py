@@ -1,0 +1,138 @@
+"""`sdsat-lsp complete FILE --line N --column M`: stream one completion to stdout, then stats.
+
+The prompt comes from the tree-sitter context package (prefix window, suffix for FIM models,
+stop rules); `--json` prints one object `{"text": ..., "stats": {...}}` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from sdsat_lsp.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    parser.add_argument("file", type=Path, help="source file")
+    parser.add_argument("--line", type=int, required=True, help="0-based line (as LSP)")
+    parser.add_argument("--column", type=int, required=True, help="0-based UTF-16 column")
+    parser.add_argument("--model", default=defaults.model, help="registry name or model path")
+    parser.add_argument("--sat-token-id", type=int, default=-1, help="SAT id for unknown models")
+    parser.add_argument(
+        "--strategy", default=defaults.strategy, choices=["auto", "ar", "sdsat", "lookup"]
+    )
+    parser.add_argument("--k", type=int, default=0, help="drafts per round (0: recommended)")
+    parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    parser.add_argument("--context-tokens", type=int, default=defaults.context_tokens)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"]
+    )
+    parser.add_argument("--language", help="language id (default: from the file extension)")
+    parser.add_argument("--no-stop-rules", action="store_true", help="generate to the limit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    from sdsat_lsp.cli import CommandError
+    from sdsat_lsp.config import ConfigError
+
+    try:
+        return Settings(
+            model=args.model,
+            device=args.device,
+            dtype=args.dtype,
+            strategy=args.strategy,
+            k=args.k,
+            max_new_tokens=args.max_new_tokens,
+            context_tokens=args.context_tokens,
+            sat_token_id=args.sat_token_id,
+        )
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+
+
+def read_source(path: Path) -> str:
+    from sdsat_lsp.cli import CommandError
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    if b"\0" in data[:8192]:
+        raise CommandError(f"{path} looks binary; completion needs a text file")
+    return data.decode("utf-8", errors="replace")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdsat_lsp.cli import CommandError
+    from sdsat_lsp.context import (
+        DocumentStore,
+        InvalidPosition,
+        Position,
+        Shape,
+        build_prompt,
+        language_for,
+    )
+    from sdsat_lsp.engine import Engine, StrategyError
+    from sdsat_lsp.model import ModelLoadError
+
+    settings = settings_from_args(args)
+    text = read_source(args.file)
+    language = args.language or language_for(str(args.file)) or "plaintext"
+    store = DocumentStore()
+    uri = args.file.resolve().as_uri()
+    store.open(uri, language, text, 0)
+    document = store.get(uri)
+    position = Position(args.line, args.column)
+    try:
+        document.offset_at(position)
+    except InvalidPosition as error:
+        raise CommandError(str(error)) from error
+    try:
+        engine = Engine.load(settings)
+    except (ModelLoadError, StrategyError) as error:
+        raise CommandError(str(error)) from error
+    prompt = build_prompt(
+        document,
+        position,
+        budget_tokens=settings.context_tokens,
+        count_tokens=engine.count_tokens,
+        fim=engine.info.fim,
+    )
+    stop = None if args.no_stop_rules else prompt.stop.check
+    ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
+    generation = engine.generate(ids, max_new_tokens=settings.max_new_tokens, stop=stop)
+    if prompt.shape is Shape.NONE and not args.no_stop_rules:
+        final_text = ""
+        stats = None
+    else:
+        for delta in generation:
+            if not args.json:
+                sys.stdout.write(delta)
+                sys.stdout.flush()
+        final_text = (
+            generation.text if args.no_stop_rules else prompt.stop.finalize(generation.text)
+        )
+        stats = generation.stats.to_dict()
+    result = {
+        "text": final_text,
+        "shape": prompt.shape.name.lower(),
+        "model": engine.info.model_name,
+        "device": engine.info.device,
+        "stats": stats,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print()
+        summary = stats or {"note": "no completion here (cursor position)"}
+        print(
+            json.dumps({"model": dataclasses.asdict(engine.info), "stats": summary}),
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,191 @@
+"""The Engine: one loaded model, its prefix KV cache, prompt encoding and strategy choice.
+
+Use an Engine from one thread only (see `worker.py`). It knows nothing of LSP or tree-sitter:
+it takes prompt text pieces and returns a streaming `Generation`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sdsat_lsp.config import Settings
+from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopRule, StrategyName
+from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.model import LoadedModel, ModelSpec, load_model
+
+log = logging.getLogger(__name__)
+
+INFILL_MARKER = "☺"  # encoded before a FIM suffix and dropped, as CodeLlama's own tokenizer does
+
+
+class StrategyError(ValueError):
+    """The requested strategy cannot run on this model (e.g. sdsat without a SAT token)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model_name: str
+    device: str
+    dtype: str
+    strategy: StrategyName
+    k: int
+    fim: bool
+    device_reason: str
+    strategy_reason: str
+
+
+def resolve_strategy(
+    requested: str, k_requested: int, spec: ModelSpec, device_type: str
+) -> tuple[StrategyName, int, str]:
+    """Turn `auto` and `k=0` into a concrete strategy and k, with the reason.
+
+    Rule (docs/benchmarks.md has the measurements behind it): on a GPU extra tokens per pass
+    are nearly free, so a SAT-trained model uses `sdsat` and any other model `lookup`; on a CPU
+    a pass with more tokens costs more, so each registry entry names the strategy measured
+    fastest there (`cpu_strategy`).
+    """
+    if requested == "auto":
+        if device_type == "cuda":
+            strategy: StrategyName = "sdsat" if spec.sat_trained else "lookup"
+            reason = "GPU: " + ("SAT-trained model" if spec.sat_trained else "no SAT training")
+        else:
+            strategy = spec.cpu_strategy
+            if strategy == "sdsat" and not spec.sat_trained:
+                strategy = "lookup"
+            reason = f"CPU: {strategy} measured fastest for {spec.name}"
+    elif requested in ("ar", "sdsat", "lookup"):
+        strategy = requested  # type: ignore[assignment]
+        reason = "set in settings"
+    else:
+        raise StrategyError(f"unknown strategy {requested!r}")
+    if strategy == "sdsat" and spec.sat_id is None:
+        raise StrategyError(
+            f"strategy 'sdsat' needs a SAT token: {spec.name} has none "
+            "(train one with `sdsat-lsp train`, or pass --sat-token-id)"
+        )
+    if k_requested > 0:
+        k = k_requested
+    elif strategy == "sdsat" and spec.trained_k > 0:
+        k = spec.trained_k
+    else:
+        k = spec.recommended_k
+    return strategy, k, reason
+
+
+class Engine:
+    def __init__(self, loaded: LoadedModel, settings: Settings) -> None:
+        self.loaded = loaded
+        self.settings = settings
+        self.cache = KVCache()
+        spec = loaded.spec
+        strategy, k, reason = resolve_strategy(
+            settings.strategy, settings.k, spec, loaded.device.type
+        )
+        self.info = EngineInfo(
+            model_name=spec.name,
+            device=str(loaded.device),
+            dtype=str(loaded.dtype).removeprefix("torch."),
+            strategy=strategy,
+            k=k,
+            fim=spec.has_fim,
+            device_reason=loaded.device_reason,
+            strategy_reason=reason,
+        )
+        tokenizer = loaded.tokenizer
+        self._marker_ids = tokenizer.encode(INFILL_MARKER, add_special_tokens=False)
+        bos = tokenizer.bos_token_id
+        adds_bos = bos is not None and tokenizer.encode("a")[:1] == [bos]
+        self._bos: list[int] = [bos] if adds_bos else []
+        log.info("engine ready: %s", self.info)
+
+    @classmethod
+    def load(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Engine:
+        if progress:
+            progress(f"loading {settings.model}")
+        loaded = load_model(
+            settings.model,
+            device=settings.device,
+            dtype=settings.dtype,
+            sat_token_id=settings.sat_token_id if settings.sat_token_id >= 0 else None,
+        )
+        if progress:
+            progress(f"loaded {loaded.spec.name} on {loaded.device}")
+        return cls(loaded, settings)
+
+    # --- prompts -----------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.loaded.tokenizer.encode(text, add_special_tokens=False))
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.loaded.tokenizer.encode(text, add_special_tokens=False))
+
+    def _encode_infill(self, text: str) -> list[int]:
+        """Encode without the SentencePiece word-start space (for text right after a FIM id)."""
+        ids = self._encode(INFILL_MARKER + text)
+        marker = self._marker_ids
+        return ids[len(marker) :] if ids[: len(marker)] == marker else self._encode(text)
+
+    def encode_prompt(self, prefix: str, suffix: str = "") -> list[int]:
+        """Token ids for a completion at the cursor between `prefix` and `suffix`.
+
+        SPM (suffix first) keeps the prefix at the end, so typing extends the cached prompt.
+        """
+        spec = self.loaded.spec
+        if not spec.has_fim:
+            ids = self._bos + self._encode(prefix)
+        elif spec.fim_template == "spm":
+            assert spec.fim_prefix_id is not None and spec.fim_suffix_id is not None
+            assert spec.fim_middle_id is not None
+            ids = [*self._bos, spec.fim_prefix_id, spec.fim_suffix_id]
+            ids += [*self._encode_infill(suffix), spec.fim_middle_id, *self._encode(prefix)]
+        else:
+            assert spec.fim_prefix_id is not None and spec.fim_suffix_id is not None
+            assert spec.fim_middle_id is not None
+            ids = [*self._bos, spec.fim_prefix_id, *self._encode(prefix), spec.fim_suffix_id]
+            ids += [*self._encode_infill(suffix), spec.fim_middle_id]
+        if not ids:  # an empty file and no BOS: give the model something to start from
+            ids = self._encode("\n")
+        return ids
+
+    # --- generation --------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        *,
+        max_new_tokens: int,
+        stop: StopRule | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        strategy: str | None = None,
+        k: int | None = None,
+        reuse_prefix: bool | None = None,
+    ) -> Generation:
+        """A lazy, streaming generation; `strategy`/`k` override the engine's for one call."""
+        spec = self.loaded.spec
+        if strategy is None or strategy == self.info.strategy:
+            chosen, chosen_k = self.info.strategy, self.info.k
+        else:
+            chosen, chosen_k, _ = resolve_strategy(strategy, 0, spec, self.loaded.device.type)
+        if k:
+            chosen_k = k
+        request = GenerationRequest(
+            prompt_ids=tuple(prompt_ids),
+            strategy=chosen,
+            k=chosen_k,
+            max_new_tokens=max_new_tokens,
+            stop_token_ids=spec.stop_ids(),
+            sat_id=spec.sat_id,
+            stop=stop,
+            reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,
+        )
+        return Generation(
+            request,
+            model=self.loaded.model,
+            tokenizer=self.loaded.tokenizer,
+            cache=self.cache,
+            device=self.loaded.device,
+            cancelled=cancelled,
+        )

@@ -1,0 +1,203 @@
+"""One generation, streaming first: iterate it for text deltas, then read text and stats.
+
+Non-streaming callers simply exhaust the iterator (`Generation.collect()`). Stopping rules,
+in the order checked after every round: a stop token (EOS/EOT), the token limit, the caller's
+stop rule on the text so far; cancellation is checked before every forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
+from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
+from sdsat_lsp.engine.kv_cache import KVCache
+
+StrategyName = Literal["ar", "sdsat", "lookup"]
+FinishReason = Literal["eos", "length", "stop", "cancelled", "running"]
+StopRule = Callable[[str], int | None]
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    strategy: str
+    k: int
+    prompt_tokens: int
+    reused_prefix_tokens: int
+    prefill_ms: float
+    first_delta_ms: float | None  # from the start of the generation, prefill included
+    total_ms: float
+    new_tokens: int
+    forward_passes: int
+    rounds: int
+    drafted_tokens: int
+    accepted_tokens: int
+    accepted_per_round: float
+    tokens_per_pass: float
+    tokens_per_second: float  # decoding only: new tokens / (total - prefill)
+    finish_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt_ids: tuple[int, ...]
+    strategy: StrategyName
+    k: int
+    max_new_tokens: int
+    stop_token_ids: frozenset[int]
+    sat_id: int | None = None
+    stop: StopRule | None = None
+    reuse_prefix: bool = True
+
+
+class Generation:
+    """Lazy: iterating runs the model. Use from the thread that owns the model."""
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        *,
+        model: Any,
+        tokenizer: Any,
+        cache: KVCache,
+        device: Any,
+        cancelled: Callable[[], bool],
+    ) -> None:
+        if not request.prompt_ids:
+            raise ValueError("empty prompt: at least one token is needed")
+        if request.strategy == "sdsat" and request.sat_id is None:
+            raise ValueError("the sdsat strategy needs a SAT token id")
+        if request.strategy != "ar" and request.k < 1:
+            raise ValueError(f"k must be at least 1 for {request.strategy}, got {request.k}")
+        self.request = request
+        self.decoder = Decoder(model, cache, cancelled=cancelled, device=device)
+        self.cache = cache
+        self.detokenizer = IncrementalDetokenizer(tokenizer, request.prompt_ids)
+        self.tokens: list[int] = []
+        self.text = ""
+        self.finish_reason: FinishReason = "running"
+        self._stats: GenerationStats | None = None
+        self._started = False
+
+    @property
+    def stats(self) -> GenerationStats:
+        if self._stats is None:
+            raise RuntimeError("stats are ready once the generation has finished")
+        return self._stats
+
+    def collect(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("a Generation runs once")
+        self._started = True
+        request = self.request
+        start = time.perf_counter()
+        prefill_end = start
+        first_delta: float | None = None
+        rounds: list[Round] = []
+        reused = 0
+        pending = request.prompt_ids[-1]
+        history = list(request.prompt_ids)
+        try:
+            if not request.reuse_prefix:
+                self.cache.reset()
+            reused = self.cache.common_prefix_length(request.prompt_ids[:-1])
+            self.cache.crop_to(reused)
+            self.decoder.prefill(request.prompt_ids[reused:-1])
+            prefill_end = time.perf_counter()
+            while self.finish_reason == "running":
+                round_ = self._run_round(pending, history)
+                rounds.append(round_)
+                kept = self._commit(round_.committed)
+                if kept:
+                    history.extend(kept)
+                    pending = kept[-1]
+                delta = self._update_text(kept)
+                if delta:
+                    first_delta = first_delta or time.perf_counter()
+                    yield delta
+        except Cancelled:
+            self.finish_reason = "cancelled"
+        finally:
+            if prefill_end == start:
+                prefill_end = time.perf_counter()
+            self._stats = self._make_stats(start, prefill_end, first_delta, rounds, reused)
+
+    def _run_round(self, pending: int, history: Sequence[int]) -> Round:
+        request = self.request
+        if request.strategy == "sdsat":
+            assert request.sat_id is not None
+            return self.decoder.sdsat_round(pending, request.sat_id, request.k)
+        if request.strategy == "lookup":
+            return self.decoder.lookup_round(pending, history, request.k)
+        return self.decoder.ar_round(pending)
+
+    def _commit(self, committed: Sequence[int]) -> list[int]:
+        """Apply stop tokens and the token limit inside an accepted block."""
+        kept: list[int] = []
+        for token in committed:
+            if token in self.request.stop_token_ids:
+                self.finish_reason = "eos"
+                break
+            kept.append(token)
+            if len(self.tokens) + len(kept) >= self.request.max_new_tokens:
+                self.finish_reason = "length"
+                break
+        self.tokens.extend(kept)
+        return kept
+
+    def _update_text(self, kept: Sequence[int]) -> str:
+        self.detokenizer.push(kept)
+        text = self.detokenizer.text()
+        if self.request.stop is not None:
+            cut = self.request.stop(text)
+            if cut is not None:
+                text = text[:cut]
+                if self.finish_reason == "running":
+                    self.finish_reason = "stop"
+        previous = self.text
+        self.text = text
+        return text[len(previous) :] if text.startswith(previous) else ""
+
+    def _make_stats(
+        self,
+        start: float,
+        prefill_end: float,
+        first_delta: float | None,
+        rounds: Sequence[Round],
+        reused: int,
+    ) -> GenerationStats:
+        end = time.perf_counter()
+        passes = sum(r.passes for r in rounds)
+        drafted = sum(r.drafted for r in rounds)
+        accepted = sum(r.accepted for r in rounds)
+        new_tokens = len(self.tokens)
+        decode_seconds = max(end - prefill_end, 1e-9)
+        return GenerationStats(
+            strategy=self.request.strategy,
+            k=self.request.k if self.request.strategy != "ar" else 0,
+            prompt_tokens=len(self.request.prompt_ids),
+            reused_prefix_tokens=reused,
+            prefill_ms=round((prefill_end - start) * 1000, 3),
+            first_delta_ms=None if first_delta is None else round((first_delta - start) * 1000, 3),
+            total_ms=round((end - start) * 1000, 3),
+            new_tokens=new_tokens,
+            forward_passes=passes,
+            rounds=len(rounds),
+            drafted_tokens=drafted,
+            accepted_tokens=accepted,
+            accepted_per_round=round(accepted / len(rounds), 4) if rounds else 0.0,
+            tokens_per_pass=round(new_tokens / passes, 4) if passes else 0.0,
+            tokens_per_second=round(new_tokens / decode_seconds, 3),
+            finish_reason=self.finish_reason,
+        )

@@ -1,0 +1,27 @@
+"""Where things live on disk: the user cache and the model registry folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """`$SDSAT_LSP_CACHE`, else `$XDG_CACHE_HOME/sdsat-lsp`, else `~/.cache/sdsat-lsp`."""
+    explicit = os.environ.get("SDSAT_LSP_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "sdsat-lsp"
+
+
+def models_cache_dir() -> Path:
+    return cache_dir() / "models"
+
+
+def registry_dir() -> Path:
+    """`$SDSAT_LSP_MODELS`, else the `models/` folder of this checkout."""
+    explicit = os.environ.get("SDSAT_LSP_MODELS")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(__file__).resolve().parents[2] / "models"

@@ -1,0 +1,136 @@
+"""The model registry: one small TOML file per known model under `models/`.
+
+A `ModelSpec` says where the weights come from and which special token ids the engine needs
+(FIM, EOS/EOT, SAT). A local model directory may carry its own `sdsat-model.toml` with the same
+keys; unknown directories get a spec derived from their tokenizer plus CLI overrides.
+`sdsat-lsp models` lists the registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sdsat_lsp.model.paths import models_cache_dir, registry_dir
+
+FimTemplate = Literal["none", "psm", "spm"]
+Source = Literal["hf-dir", "pypi-gguf", "local"]
+LOCAL_SPEC_FILE = "sdsat-model.toml"
+
+
+class RegistryError(ValueError):
+    """A registry file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str = "llama"
+    architecture: str = "LlamaForCausalLM"
+    description: str = ""
+    source: Source = "local"
+    hf_repo: str = ""
+    pypi_package: str = ""
+    gguf_file: str = ""
+    fim_template: FimTemplate = "none"
+    fim_prefix_id: int | None = None
+    fim_suffix_id: int | None = None
+    fim_middle_id: int | None = None
+    eot_id: int | None = None
+    eos_ids: tuple[int, ...] = ()
+    sat_id: int | None = None
+    trained_k: int = 0
+    recommended_k: int = 4
+    cpu_strategy: Literal["ar", "lookup", "sdsat"] = "lookup"
+
+    @property
+    def has_fim(self) -> bool:
+        return self.fim_template != "none"
+
+    @property
+    def sat_trained(self) -> bool:
+        return self.sat_id is not None and self.trained_k > 0
+
+    def stop_ids(self) -> frozenset[int]:
+        ids = set(self.eos_ids)
+        if self.eot_id is not None:
+            ids.add(self.eot_id)
+        return frozenset(ids)
+
+    def cache_path(self) -> Path:
+        """Where this model's weights live when fetched or downloaded by the user."""
+        return models_cache_dir() / self.name
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
+
+
+def spec_from_mapping(data: dict[str, Any], origin: str) -> ModelSpec:
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise RegistryError(f"{origin}: unknown keys {', '.join(unknown)}")
+    if "name" not in data:
+        raise RegistryError(f"{origin}: missing 'name'")
+    values = dict(data)
+    if "eos_ids" in values:
+        values["eos_ids"] = tuple(int(i) for i in values["eos_ids"])
+    spec = ModelSpec(**values)
+    if spec.fim_template not in ("none", "psm", "spm"):
+        raise RegistryError(f"{origin}: fim_template must be none, psm or spm")
+    if spec.has_fim and None in (spec.fim_prefix_id, spec.fim_suffix_id, spec.fim_middle_id):
+        raise RegistryError(f"{origin}: a FIM template needs fim_prefix/suffix/middle_id")
+    return spec
+
+
+def read_spec_file(path: Path) -> ModelSpec:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RegistryError(f"{path}: {error}") from error
+    return spec_from_mapping(data, str(path))
+
+
+def load_registry(directory: Path | None = None) -> dict[str, ModelSpec]:
+    directory = directory or registry_dir()
+    specs: dict[str, ModelSpec] = {}
+    for path in sorted(directory.glob("*.toml")):
+        spec = read_spec_file(path)
+        specs[spec.name] = spec
+    return specs
+
+
+def find_spec(name: str) -> ModelSpec | None:
+    return load_registry().get(name)
+
+
+def spec_for_hf_repo_dir(directory: Path) -> ModelSpec | None:
+    """A registry entry whose Hugging Face repo name matches the directory's name."""
+    for spec in load_registry().values():
+        if spec.hf_repo and spec.hf_repo.split("/")[-1].lower() == directory.name.lower():
+            return spec
+    return None
+
+
+# --- `sdsat-lsp models` -------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the specs as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    specs = load_registry()
+    if args.json:
+        print(json.dumps({n: dataclasses.asdict(s) for n, s in specs.items()}, indent=2))
+        return 0
+    for spec in specs.values():
+        where = spec.cache_path()
+        state = "ready" if where.exists() else "not downloaded"
+        print(f"{spec.name:<22} {spec.description}  [{state}: {where}]")
+    return 0

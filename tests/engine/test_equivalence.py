@@ -1,0 +1,203 @@
+"""Contract: every strategy's greedy output equals plain greedy decoding, token for token."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+import torch
+
+from sdsat_lsp.engine import Engine
+from sdsat_lsp.engine.decoding import Decoder
+from sdsat_lsp.engine.generation import Generation, GenerationRequest
+from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.model import LoadedModel
+
+
+def generate_ids(
+    loaded: LoadedModel,
+    prompt: list[int],
+    strategy: str,
+    k: int,
+    max_new_tokens: int,
+    stop_ids: frozenset[int] | None = None,
+) -> tuple[list[int], Generation]:
+    request = GenerationRequest(
+        prompt_ids=tuple(prompt),
+        strategy=strategy,  # type: ignore[arg-type]
+        k=k,
+        max_new_tokens=max_new_tokens,
+        stop_token_ids=loaded.spec.stop_ids() if stop_ids is None else stop_ids,
+        sat_id=loaded.spec.sat_id,
+        reuse_prefix=False,
+    )
+    generation = Generation(
+        request,
+        model=loaded.model,
+        tokenizer=loaded.tokenizer,
+        cache=KVCache(),
+        device=loaded.device,
+        cancelled=lambda: False,
+    )
+    generation.collect()
+    return generation.tokens, generation
+
+
+def random_prompts(loaded: LoadedModel, count: int, seed: int) -> list[list[int]]:
+    """Random byte-token prompts, half of them with repeats so that lookup drafts exist."""
+    rng = random.Random(seed)
+    special = loaded.spec.stop_ids() | {loaded.spec.sat_id}
+    ordinary = [i for i in range(loaded.vocab_size) if i not in special]
+    prompts = []
+    for index in range(count):
+        body = [rng.choice(ordinary) for _ in range(rng.randint(1, 30))]
+        if index % 2:
+            body = body + body[: rng.randint(1, len(body))]
+        prompts.append(body)
+    return prompts
+
+
+def test_ar_equals_transformers_generate(tiny_loaded: LoadedModel) -> None:
+    model = tiny_loaded.model
+    for prompt in random_prompts(tiny_loaded, 12, seed=1):
+        ours, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 24)
+        with torch.inference_mode():
+            output = model.generate(
+                torch.tensor([prompt]),
+                do_sample=False,
+                max_new_tokens=24,
+                eos_token_id=sorted(tiny_loaded.spec.stop_ids()),
+                pad_token_id=0,
+            )
+        reference = output[0, len(prompt) :].tolist()
+        stops = tiny_loaded.spec.stop_ids()
+        cut = next((i for i, t in enumerate(reference) if t in stops), len(reference))
+        assert ours == reference[:cut]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "k"), [("lookup", 1), ("lookup", 4), ("sdsat", 1), ("sdsat", 3)]
+)
+def test_strategy_equals_ar_on_random_model(
+    tiny_loaded: LoadedModel, strategy: str, k: int
+) -> None:
+    for prompt in random_prompts(tiny_loaded, 50, seed=k):
+        expected, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 20)
+        actual, generation = generate_ids(tiny_loaded, prompt, strategy, k, 20)
+        assert actual == expected, f"prompt {prompt}"
+        stats = generation.stats
+        assert stats.new_tokens == len(expected)
+        assert stats.accepted_tokens <= stats.drafted_tokens
+
+
+def test_sdsat_drafts_are_accepted_after_training(
+    sat_trained: tuple[LoadedModel, list[int]],
+) -> None:
+    loaded, cycle = sat_trained
+    total_accepted = total_drafted = 0
+    for offset in range(0, len(cycle), 3):
+        prompt = [cycle[(offset + i) % len(cycle)] for i in range(6)]
+        expected, _ = generate_ids(loaded, prompt, "ar", 0, 30)
+        actual, generation = generate_ids(loaded, prompt, "sdsat", 4, 30)
+        assert actual == expected
+        total_accepted += generation.stats.accepted_tokens
+        total_drafted += generation.stats.drafted_tokens
+        assert generation.stats.tokens_per_pass >= 1.0
+    assert total_accepted > 0.3 * total_drafted, (total_accepted, total_drafted)
+
+
+def test_stop_token_and_limit_inside_an_accepted_block(
+    sat_trained: tuple[LoadedModel, list[int]],
+) -> None:
+    loaded, cycle = sat_trained
+    prompt = cycle[:5]
+    baseline, _ = generate_ids(loaded, prompt, "ar", 0, 40)
+    # A stop token that greedy decoding reaches mid-way: every strategy must end right there.
+    stop_token = baseline[9]
+    stops = loaded.spec.stop_ids() | {stop_token}
+    expected, _ = generate_ids(loaded, prompt, "ar", 0, 40, stops)
+    assert expected == baseline[: baseline.index(stop_token)]
+    for strategy in ("sdsat", "lookup"):
+        for k in (1, 2, 4):
+            actual, generation = generate_ids(loaded, prompt, strategy, k, 40, stops)
+            assert actual == expected
+            assert generation.finish_reason == "eos"
+        for limit in (1, 6, 7, 13):
+            actual, generation = generate_ids(loaded, prompt, strategy, 4, limit)
+            assert actual == baseline[:limit]
+            assert generation.finish_reason == "length"
+
+
+@pytest.mark.parametrize("strategy", ["ar", "sdsat", "lookup"])
+def test_cache_holds_exactly_the_committed_tokens_after_every_round(
+    sat_trained: tuple[LoadedModel, list[int]], strategy: str
+) -> None:
+    loaded, cycle = sat_trained
+    k = 4
+    cache = KVCache()
+    decoder = Decoder(loaded.model, cache, cancelled=lambda: False, device=loaded.device)
+    prompt = cycle[3:10]
+    decoder.prefill(prompt[:-1])
+    committed = list(prompt)
+    partial_rounds = 0
+    for _ in range(12):
+        pending = committed[-1]
+        if strategy == "sdsat":
+            assert loaded.spec.sat_id is not None
+            round_ = decoder.sdsat_round(pending, loaded.spec.sat_id, k)
+            assert 2 <= len(round_.committed) <= k + 2
+        elif strategy == "lookup":
+            round_ = decoder.lookup_round(pending, committed, k)
+            assert 1 <= len(round_.committed) <= k + 1
+        else:
+            round_ = decoder.ar_round(pending)
+            assert len(round_.committed) == 1
+        partial_rounds += 0 < round_.accepted < round_.drafted
+        committed.extend(round_.committed)
+        assert cache.token_ids == committed[:-1]
+        assert cache.storage.get_seq_length() == len(committed) - 1
+        assert loaded.spec.sat_id not in cache.token_ids
+
+
+def test_engine_reuses_the_cached_prefix(tiny_engine: Engine) -> None:
+    first = tiny_engine.encode_prompt("def add(a, b):\n    return")
+    generation = tiny_engine.generate(first, max_new_tokens=5, reuse_prefix=True)
+    generation.collect()
+    typed = tiny_engine.encode_prompt("def add(a, b):\n    return ")
+    second = tiny_engine.generate(typed, max_new_tokens=5, reuse_prefix=True)
+    second.collect()
+    # SPM layout: the typed character extends the prompt, so all but the last token is reused.
+    assert typed[: len(first)] == first
+    assert second.stats.reused_prefix_tokens == len(first)
+    fresh = tiny_engine.generate(typed, max_new_tokens=5, reuse_prefix=False)
+    fresh.collect()
+    assert fresh.stats.reused_prefix_tokens == 0
+    assert fresh.tokens == second.tokens
+
+
+def test_cancellation_stops_before_the_next_forward_pass(tiny_engine: Engine) -> None:
+    calls = 0
+
+    def cancelled() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    prompt = tiny_engine.encode_prompt("x = 1\n")
+    generation = tiny_engine.generate(prompt, max_new_tokens=50, cancelled=cancelled, strategy="ar")
+    generation.collect()
+    assert generation.finish_reason == "cancelled"
+    assert generation.stats.forward_passes == 3 - 1  # one check went to the prefill pass
+
+
+def test_sdsat_without_sat_token_is_refused(tiny_loaded: LoadedModel) -> None:
+    from sdsat_lsp.engine import StrategyError, resolve_strategy
+
+    spec = dataclasses.replace(tiny_loaded.spec, sat_id=None)
+    with pytest.raises(StrategyError, match="SAT token"):
+        resolve_strategy("sdsat", 0, spec, "cpu")
+    assert resolve_strategy("auto", 0, spec, "cpu")[0] == spec.cpu_strategy
+    assert resolve_strategy("auto", 0, dataclasses.replace(spec, sat_id=5, trained_k=4), "cuda")[
+        :2
+    ] == ("sdsat", 4)
