@@ -100,6 +100,7 @@ def main() -> int:
         ready_s = time.monotonic() - started
         nvim_version = editor.lua("return tostring(vim.version())")
         latencies, empty = measure(editor, args.keystrokes, args.timeout)
+        final_stats = editor.stats()
 
     records = [
         json.loads(line)
@@ -118,6 +119,7 @@ def main() -> int:
         "keystrokes": args.keystrokes,
         "with_ghost_text": len(latencies),
         "without_suggestion": empty,
+        "request_errors": final_stats["errors"],
         "first_ghost_ms_median": round(statistics.median(latencies), 1) if latencies else None,
         "first_ghost_ms_p90": round(percentile(latencies, 0.9), 1) if latencies else None,
         "first_ghost_ms_min": round(min(latencies), 1) if latencies else None,

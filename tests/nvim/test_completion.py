@@ -37,6 +37,7 @@ def served(session: tuple[Editor, Path, Path]) -> Iterator[tuple[Editor, Path, P
     editor.type("<Esc>")
     editor.wait_for(lambda: editor.mode() == "n", what="normal mode")
     assert editor.errors() == []
+    assert editor.stats()["errors"] == 0, editor.plugin_notes()
 
 
 def log_records(log_file: Path) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ local last_edit_key = nil ---@type string|nil
 local keystroke_ns = uv.hrtime()
 
 -- Measurements for tests and the latency script (bounded).
-local stats = { first_ghost_ms = {}, cancelled = {}, requests = 0, deltas_drawn = 0 }
+local stats = { first_ghost_ms = {}, cancelled = {}, requests = 0, deltas_drawn = 0, errors = 0 }
 
 local function push_bounded(list, value)
   table.insert(list, value)
@@ -165,7 +165,17 @@ local function on_response(req, err, result)
   pending = nil
   if err then
     if err.code ~= CONTENT_MODIFIED then
+      stats.errors = stats.errors + 1
       require("vim.lsp.log").warn("sdsat: inline completion failed", err)
+      if stats.errors == 1 then
+        vim.notify(
+          ("[sdsat] a completion request failed: %s (later failures go to %s only)"):format(
+            tostring(err.message),
+            vim.lsp.get_log_path()
+          ),
+          vim.log.levels.WARN
+        )
+      end
     end
     return
   end
