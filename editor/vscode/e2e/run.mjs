@@ -23,7 +23,7 @@ const { values: options } = parseArgs({
     model: { type: 'string' },
     results: { type: 'string', default: path.join(here, 'results') },
     keystrokes: { type: 'string', default: '25' },
-    'max-new-tokens': { type: 'string', default: '48' },
+    'max-new-tokens': { type: 'string', default: '16' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     // Keep the scratch folder (code-server's logs, the extension's output) and trace LSP traffic.
     debug: { type: 'boolean', default: false },
@@ -225,11 +225,19 @@ try {
 
   // Record every change of the ghost text, with the page's clock, and every keydown.
   await page.evaluate(() => {
-    const read = () =>
-      [...document.querySelectorAll('.editor-instance .ghost-text-decoration, .editor-instance .ghost-text-decoration-preview, .editor-instance .ghost-text')]
+    // The first line of a ghost text is injected into the cursor's line (one span per styled
+    // piece); further lines are a view zone of `.view-line`s.
+    const read = () => {
+      const editor = document.querySelector('.editor-instance .monaco-editor');
+      if (!editor) {
+        return '';
+      }
+      const inline = [...editor.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')]
         .map((element) => element.textContent ?? '')
-        .join('\n')
-        .replace(/\u00a0/g, ' ');
+        .join('');
+      const more = [...editor.querySelectorAll('.ghost-text .view-line')].map((element) => element.textContent ?? '');
+      return [inline, ...more].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
+    };
     const state = { events: [], keys: [], last: '' };
     window.__sdsat = state;
     const observe = () => {
@@ -253,9 +261,11 @@ try {
   const program = 'def add_numbers(first, second):\n    total = first + second\n';
   const keys = [...program].slice(0, keystrokes + 1);
   let bestGrowth = { sizes: [] };
+  const gaps = [];
   let typed = '';
   for (const [index, key] of keys.entries()) {
     const before = await page.evaluate(() => ({ events: window.__sdsat.events.length, keys: window.__sdsat.keys.length }));
+    const linesBefore = fs.existsSync(latencyLog) ? fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean).length : 0;
     await page.keyboard.press(key === '\n' ? 'Enter' : key);
     typed += key;
     const first = await waitFor(
@@ -269,10 +279,16 @@ try {
       10000,
       20,
     ).catch(() => undefined);
-    // Settle: the ghost text unchanged for 400 ms (the request has answered).
+    // Settle: the server logged a finished (not superseded) completion, then the ghost text
+    // stayed unchanged for 300 ms.
+    await waitFor(`the completion for key ${index} to finish`, () => {
+      const lines = fs.existsSync(latencyLog) ? fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+      const lastLine = lines.length > linesBefore ? JSON.parse(lines[lines.length - 1]) : undefined;
+      return lastLine !== undefined && lastLine.outcome !== 'cancelled';
+    }, 20000, 50).catch((error) => log(String(error)));
     let last = await ghostNow();
     let stableSince = Date.now();
-    while (Date.now() - stableSince < 400) {
+    while (Date.now() - stableSince < 300) {
       await page.waitForTimeout(50);
       const now = await ghostNow();
       if (now !== last) {
@@ -280,13 +296,33 @@ try {
         stableSince = Date.now();
       }
     }
-    const sizes = await page.evaluate((seen) => window.__sdsat.events.slice(seen.events).map((event) => event.text.length), before);
-    const growth = sizes.filter((size, position) => size > 0 && (position === 0 || size > sizes[position - 1]));
+    const events = await page.evaluate((seen) => window.__sdsat.events.slice(seen.events), before);
+    const sizes = events.map((event) => event.text.length);
+    // How long the ghost text stayed away between two non-empty states (hide + re-trigger).
+    for (const [position, event] of events.entries()) {
+      const following = events[position + 1];
+      if (event.text === '' && position > 0 && sizes[position - 1] > 0 && following && following.text !== '') {
+        gaps.push(following.t - event.t);
+      }
+    }
+    // Growth: each non-empty size larger than the last non-empty one; a flicker is an empty
+    // ghost text between two non-empty ones (the hide + re-trigger step).
+    const growth = [];
+    let flickers = 0;
+    for (const [position, size] of sizes.entries()) {
+      if (size > 0 && (growth.length === 0 || size > growth[growth.length - 1])) {
+        growth.push(size);
+      }
+      if (size === 0 && growth.length > 0 && sizes.slice(position + 1).some((later) => later > 0)) {
+        flickers++;
+      }
+    }
+    outcome.flickers = (outcome.flickers ?? 0) + flickers;
     if (growth.length > bestGrowth.sizes.length) {
       bestGrowth = { key: index, sizes: growth };
     }
     outcome.keystrokes.push({ index, key, latencyMs: first?.latency ?? null, firstText: first?.text ?? null, sizes });
-    log(`key ${index} ${JSON.stringify(key)}: first ghost text after ${first ? first.latency.toFixed(0) + ' ms' : 'none'}, sizes ${JSON.stringify(sizes)}`);
+    log(`key ${index} ${JSON.stringify(key)}: first ghost text after ${first ? first.latency.toFixed(0) + ' ms' : 'none'}, sizes ${JSON.stringify(sizes)}, flickers ${flickers}`);
     if (growth.length >= 2 && !outcome.screenshot) {
       outcome.screenshot = path.join(results, 'ghost-text.png');
       await page.screenshot({ path: outcome.screenshot });
@@ -299,8 +335,32 @@ try {
   outcome.latencyCount = measured.length;
   outcome.growth = bestGrowth;
   log(`keystroke-to-first-ghost-text: median ${outcome.latencyMedianMs?.toFixed(0)} ms over ${measured.length} keystrokes`);
+  outcome.flickerGapMs = gaps.length ? { count: gaps.length, median: median(gaps), max: Math.max(...gaps) } : null;
+  log(`re-trigger gaps (ghost text briefly empty while growing): ${JSON.stringify(outcome.flickerGapMs)}`);
+  const serverLines = fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const firstDeltas = serverLines.filter((line) => typeof line.first_delta_ms === 'number').map((line) => line.first_delta_ms);
+  outcome.serverFirstDeltaMedianMs = firstDeltas.length ? median(firstDeltas) : null;
+  log(`server-side first delta (from the latency log): median ${outcome.serverFirstDeltaMedianMs} ms over ${firstDeltas.length} requests`);
   check(measured.length >= Math.min(20, keystrokes), `ghost text after at least 20 keystrokes (got ${measured.length})`);
   check(bestGrowth.sizes.length >= 2, `ghost text grew across at least two deltas (best: ${JSON.stringify(bestGrowth)})`);
+
+  // Type through: the first character of the suggestion keeps the rest on screen.
+  const suggestion = await waitFor('a ghost text to type through', async () => (await ghostNow()).trim() !== '' && ghostNow(), 10000, 50)
+    .catch(() => undefined);
+  check(suggestion, 'a ghost text is shown after typing');
+  const firstLine = suggestion.split('\n')[0];
+  if (firstLine.length >= 2 && firstLine[0] !== ' ') {
+    const mark = await page.evaluate(() => window.__sdsat.events.length);
+    await page.keyboard.type(firstLine[0]);
+    typed += firstLine[0];
+    await page.waitForTimeout(150);
+    const during = await page.evaluate((from) => window.__sdsat.events.slice(from).map((event) => event.text), mark);
+    const now = await ghostNow();
+    outcome.typeThrough = { typed: firstLine[0], before: firstLine, statesAfter: during, now };
+    log(`typed through ${JSON.stringify(firstLine[0])}: ghost text states ${JSON.stringify(during.map((text) => text.slice(0, 20)))}`);
+    check(now.startsWith(firstLine.slice(1, 6)), `the rest of the suggestion stays after typing its first character (now ${JSON.stringify(now.slice(0, 40))})`);
+    check(!during.includes(''), 'the suggestion never disappears while typing through it');
+  }
 
   // Accept with Tab, save, and compare the file with what was shown.
   const shown = await waitFor('a ghost text to accept', async () => (await ghostNow()).trim() !== '' && ghostNow(), 10000, 50)

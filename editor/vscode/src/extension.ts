@@ -86,6 +86,7 @@ class SdsatExtension implements vscode.Disposable {
     this.serverNames = serverSettingNames(properties);
     this.completions = new StreamingInlineCompletions({
       enabled: () => config().get<boolean>('enable', true),
+      streaming: () => config().get<boolean>('streaming', true),
       debounceMs: () => config().get<number>('debounceMs', 75),
       log: (message) => this.output.warn(message),
     });

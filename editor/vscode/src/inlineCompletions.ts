@@ -23,9 +23,14 @@ export type ProvideInlineCompletionItemsSignature = (
 
 export interface StreamingOptions {
   enabled(): boolean;
+  /** Show the text so far (true) or only the answer (false). */
+  streaming(): boolean;
   debounceMs(): number;
   log(message: string): void;
 }
+
+/** Fewest milliseconds between two re-shows of a growing suggestion (each one blinks). */
+const RETRIGGER_INTERVAL_MS = 250;
 
 function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
@@ -44,6 +49,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
   readonly streams = new CompletionStreams();
   private retriggering = false;
   private retriggerAgain = false;
+  private lastRetrigger = 0;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly options: StreamingOptions) {
@@ -75,16 +81,18 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     if (stream === undefined || stream.isCancelled || !stream.isSameRequest(key)) {
       stream = this.startStream(document, position, context, next, this.seedFor(stream, document, position));
     }
-    if (stream.shownText() === '' && stream.isRunning) {
-      // Wait for the first delta (or the answer); a newer keystroke cancels this call.
-      const cancelled = new Promise<void>((resolve) => token.onCancellationRequested(() => resolve()));
+    // Wait for the first delta (or, without streaming, the answer); a newer keystroke cancels
+    // this call.
+    const streaming = this.options.streaming();
+    const cancelled = new Promise<void>((resolve) => token.onCancellationRequested(() => resolve()));
+    while (stream.isRunning && (stream.shownText() === '' || !streaming) && !token.isCancellationRequested) {
       await Promise.race([stream.changed(), cancelled]);
-      if (token.isCancellationRequested) {
-        if (stream.shownText() === '') {
-          stream.cancel();
-        }
-        return null;
+    }
+    if (token.isCancellationRequested) {
+      if (stream.isRunning && (stream.shownText() === '' || !streaming)) {
+        stream.cancel();
       }
+      return null;
     }
     const text = stream.shownText();
     stream.lastReturned = text;
@@ -99,7 +107,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
   onDelta(delta: CompletionDelta): void {
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === delta.uri);
     const outcome = this.streams.applyDelta(delta, document?.version);
-    if (outcome === 'shown') {
+    if (outcome === 'shown' && this.options.streaming()) {
       void this.retrigger(delta.uri);
     }
   }
@@ -182,7 +190,8 @@ export class StreamingInlineCompletions implements vscode.Disposable {
    * when the shown items came from an automatic (typing) request: VS Code 1.100 treats an explicit
    * request at the same position and version as already satisfied by an earlier explicit one. So
    * after the first re-trigger the shown item is hidden first, then re-fetched (the provider
-   * answers from the stream at once). Re-triggers run one at a time; deltas that arrive meanwhile
+   * answers from the stream at once); the ghost text is gone for about one round trip to the
+   * extension host. Re-triggers run one at a time; deltas that arrive meanwhile
    * are picked up by the next round.
    */
   private async retrigger(uri: string): Promise<void> {
@@ -194,6 +203,11 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     try {
       do {
         this.retriggerAgain = false;
+        const wait = this.lastRetrigger + RETRIGGER_INTERVAL_MS - Date.now();
+        if (wait > 0) {
+          await delay(wait);
+        }
+        this.lastRetrigger = Date.now();
         const editor = vscode.window.activeTextEditor;
         const stream = this.streams.current(uri);
         if (editor === undefined || stream === undefined || editor.document.uri.toString() !== uri) {
@@ -208,9 +222,13 @@ export class StreamingInlineCompletions implements vscode.Disposable {
           return;
         }
         if (stream.lastTriggerKind === vscode.InlineCompletionTriggerKind.Invoke && stream.lastReturned) {
-          await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+          // One round trip: `runCommands` runs both in the window without yielding to rendering.
+          await vscode.commands.executeCommand('runCommands', {
+            commands: ['editor.action.inlineSuggest.hide', 'editor.action.inlineSuggest.trigger'],
+          });
+        } else {
+          await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
         }
-        await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
       } while (this.retriggerAgain);
     } finally {
       this.retriggering = false;

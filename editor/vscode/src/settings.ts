@@ -32,6 +32,13 @@ export const CLIENT_PROPERTIES: Record<string, PropertySchema> = {
     default: true,
     description: 'Show inline completions (ghost text). `sdsat: Toggle Completions` flips it.',
   },
+  'sdsat.streaming': {
+    type: 'boolean',
+    default: true,
+    description:
+      'Grow the ghost text while the model generates. VS Code has no stable API to extend a shown ' +
+      'suggestion, so each step re-shows it (a brief blink); off: show the finished text only.',
+  },
   'sdsat.pythonPath': {
     type: 'string',
     default: '',
