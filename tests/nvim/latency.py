@@ -5,9 +5,12 @@
     .venv/bin/python tests/nvim/latency.py --model DIR --keystrokes 30 --debounce-ms 0
 
 Types a line of Python one character at a time. After each keystroke it waits until the request
-that keystroke caused has drawn its first ghost text (or answered with nothing), so keystrokes do
-not overlap. The plugin timestamps the keystroke (TextChangedI) and the first extmark of that
-request with the same monotonic clock; the time includes the debounce (settings.debounceMs).
+that keystroke caused has drawn its first ghost text (or answered with nothing), then types the
+next character, which cancels the rest of that generation (with --wait-finish it waits for the
+generation to end first, so requests never overlap). The plugin timestamps the keystroke
+(TextChangedI) and the first extmark of that request with one monotonic clock; the time includes
+the debounce (settings.debounceMs). The editor's share is that time minus the server's own
+first_delta_ms (from its latency log) for the same request.
 A benchmark, not a test: it prints numbers and asserts nothing.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -36,9 +40,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def measure(editor: Editor, keystrokes: int, timeout: float) -> tuple[list[float], int]:
-    """Latencies in ms of the keystrokes whose request drew ghost text, and the count without."""
-    latencies: list[float] = []
+def measure(
+    editor: Editor, keystrokes: int, timeout: float, wait_finish: bool
+) -> tuple[dict[int, float], int]:
+    """Latency in ms per request id whose request drew ghost text, and the count without."""
+    latencies: dict[int, float] = {}
     empty = 0
     editor.type("Go")
     for char in TYPED[:keystrokes]:
@@ -55,15 +61,16 @@ def measure(editor: Editor, keystrokes: int, timeout: float) -> tuple[list[float
 
         now = editor.wait_for(settled, timeout=timeout, what="the keystroke's request")
         if len(now["first_ghost_ms"]) > len(before["first_ghost_ms"]):
-            latencies.append(float(now["first_ghost_ms"][-1]))
+            latencies[int(now["first_ghost_ids"][-1])] = float(now["first_ghost_ms"][-1])
         else:
             empty += 1
-        # Let the request finish so the next keystroke starts from a quiet server.
-        editor.wait_for(
-            lambda: not editor.lua("return require('sdsat.completion').pending() ~= nil"),
-            timeout=timeout,
-            what="the request to finish",
-        )
+        if wait_finish:
+            # Let the request finish so the next keystroke starts from a quiet server.
+            editor.wait_for(
+                lambda: not editor.lua("return require('sdsat.completion').pending() ~= nil"),
+                timeout=timeout,
+                what="the request to finish",
+            )
     editor.type("<Esc>")
     return latencies, empty
 
@@ -75,7 +82,13 @@ def main() -> int:
     parser.add_argument("--keystrokes", type=int, default=24, help="keystrokes to measure")
     parser.add_argument("--debounce-ms", type=int, default=None, help="override debounceMs")
     parser.add_argument("--strategy", default=None, help="override the decoding strategy")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per keystroke")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per keystroke")
+    parser.add_argument(
+        "--wait-finish",
+        action="store_true",
+        help="let each completion finish before the next keystroke (default: type on once the"
+        " first ghost text shows, which cancels the rest, as a user typing on would)",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="sdsat-nvim-latency-"))
@@ -99,7 +112,7 @@ def main() -> int:
         status = wait_until_ready(editor, timeout=600)
         ready_s = time.monotonic() - started
         nvim_version = editor.lua("return tostring(vim.version())")
-        latencies, empty = measure(editor, args.keystrokes, args.timeout)
+        by_request, empty = measure(editor, args.keystrokes, args.timeout, args.wait_finish)
         final_stats = editor.stats()
 
     records = [
@@ -107,7 +120,11 @@ def main() -> int:
         for line in (home / "latency.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    server_first = [r["first_delta_ms"] for r in records if r.get("first_delta_ms") is not None]
+    server_first = {
+        r["request_id"]: r["first_delta_ms"] for r in records if r.get("first_delta_ms") is not None
+    }
+    latencies = list(by_request.values())
+    editor_share = [ms - server_first[rid] for rid, ms in by_request.items() if rid in server_first]
     summary = {
         "neovim": nvim_version,
         "model": status.get("model"),
@@ -115,7 +132,10 @@ def main() -> int:
         "dtype": status.get("dtype"),
         "strategy": status.get("strategy"),
         "debounce_ms": settings.get("debounceMs", "default"),
+        "wait_finish": args.wait_finish,
         "server_ready_s": round(ready_s, 1),
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "keystrokes": args.keystrokes,
         "with_ghost_text": len(latencies),
         "without_suggestion": empty,
@@ -125,7 +145,10 @@ def main() -> int:
         "first_ghost_ms_min": round(min(latencies), 1) if latencies else None,
         "first_ghost_ms_max": round(max(latencies), 1) if latencies else None,
         "server_first_delta_ms_median": (
-            round(statistics.median(server_first), 1) if server_first else None
+            round(statistics.median(server_first.values()), 1) if server_first else None
+        ),
+        "editor_share_ms_median": (
+            round(statistics.median(editor_share), 1) if editor_share else None
         ),
     }
     print(json.dumps(summary, indent=2))

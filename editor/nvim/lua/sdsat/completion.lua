@@ -43,7 +43,14 @@ local last_edit_key = nil ---@type string|nil
 local keystroke_ns = uv.hrtime()
 
 -- Measurements for tests and the latency script (bounded).
-local stats = { first_ghost_ms = {}, cancelled = {}, requests = 0, deltas_drawn = 0, errors = 0 }
+local stats = {
+  first_ghost_ms = {}, -- per request that drew: keystroke to first ghost text
+  first_ghost_ids = {}, -- the request id of each first_ghost_ms entry
+  cancelled = {},
+  requests = 0,
+  deltas_drawn = 0,
+  errors = 0,
+}
 
 local function push_bounded(list, value)
   table.insert(list, value)
@@ -85,6 +92,7 @@ local function draw(req, text, final)
   if not req.shown then
     req.shown = true
     push_bounded(stats.first_ghost_ms, (uv.hrtime() - req.keystroke_ns) / 1e6)
+    push_bounded(stats.first_ghost_ids, req.id)
   end
   if not final then
     stats.deltas_drawn = stats.deltas_drawn + 1
