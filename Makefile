@@ -46,5 +46,7 @@ test: fetch-model lint typecheck
 bench: fetch-model
 	$(SDSAT) bench decode
 
+include editor/vscode/vscode.mk
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
