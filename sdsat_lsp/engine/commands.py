@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=defaults.model, help="registry name or model path")
     parser.add_argument("--sat-token-id", type=int, default=-1, help="SAT id for unknown models")
     parser.add_argument(
+        "--fim-template",
+        choices=["auto", "none", "psm", "spm"],
+        help="FIM layout for unknown models (auto: detect FIM tokens in the tokenizer)",
+    )
+    parser.add_argument(
         "--strategy", default=defaults.strategy, choices=["auto", "ar", "sdsat", "lookup"]
     )
     parser.add_argument("--k", type=int, default=0, help="drafts per round (0: recommended)")
@@ -94,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidPosition as error:
         raise CommandError(str(error)) from error
     try:
-        engine = Engine.load(settings)
+        engine = Engine.load(settings, fim_template=args.fim_template)
     except (ModelLoadError, StrategyError) as error:
         raise CommandError(str(error)) from error
     prompt = build_prompt(

@@ -101,7 +101,13 @@ class Engine:
         log.info("engine ready: %s", self.info)
 
     @classmethod
-    def load(cls, settings: Settings, progress: Callable[[str], None] | None = None) -> Engine:
+    def load(
+        cls,
+        settings: Settings,
+        progress: Callable[[str], None] | None = None,
+        fim_template: str | None = None,
+    ) -> Engine:
+        """Load `settings.model`; `fim_template` overrides the layout of an unknown model."""
         if progress:
             progress(f"loading {settings.model}")
         loaded = load_model(
@@ -109,6 +115,7 @@ class Engine:
             device=settings.device,
             dtype=settings.dtype,
             sat_token_id=settings.sat_token_id if settings.sat_token_id >= 0 else None,
+            fim_template=fim_template,
         )
         if progress:
             progress(f"loaded {loaded.spec.name} on {loaded.device}")

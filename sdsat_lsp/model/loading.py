@@ -131,6 +131,48 @@ def spec_for_directory(path: Path, registry_spec: ModelSpec | None) -> ModelSpec
     return spec_for_hf_repo_dir(path) or ModelSpec(name=path.name)
 
 
+# FIM special tokens by family, in (prefix, suffix, middle, end-of-infill) order.
+FIM_TOKEN_NAMES = [
+    ("<PRE>", "<SUF>", "<MID>", "<EOT>"),  # CodeLlama (sentencepiece ids 32007-32010)
+    ("▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"),  # CodeLlama as Hugging Face names them
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<|endoftext|>"),  # StarCoder
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|endoftext|>"),  # Qwen2.5-Coder
+    ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>"),  # DeepSeek-Coder
+]
+
+
+def detect_fim_ids(tokenizer: Any) -> dict[str, int | None] | None:
+    """FIM ids from the tokenizer's vocabulary, for directories without a spec file."""
+    vocab = tokenizer.get_vocab()
+    for prefix, suffix, middle, end in FIM_TOKEN_NAMES:
+        if prefix in vocab and suffix in vocab and middle in vocab:
+            return {
+                "fim_prefix_id": vocab[prefix],
+                "fim_suffix_id": vocab[suffix],
+                "fim_middle_id": vocab[middle],
+                "eot_id": vocab.get(end),
+            }
+    return None
+
+
+def apply_fim_override(spec: ModelSpec, tokenizer: Any, fim_template: str | None) -> ModelSpec:
+    """`auto` keeps a declared template or detects FIM tokens; `none`/`psm`/`spm` force one."""
+    if fim_template is None or (fim_template == "auto" and spec.has_fim):
+        return spec
+    if fim_template == "none":
+        return dataclasses.replace(spec, fim_template="none")
+    ids = detect_fim_ids(tokenizer)
+    if ids is None:
+        if fim_template == "auto":
+            return spec
+        raise ModelLoadError(
+            f"{spec.name}: no FIM tokens found in the tokenizer for fim template {fim_template!r}"
+            f" (add them to {LOCAL_SPEC_FILE} in the model directory)"
+        )
+    template = "psm" if fim_template == "auto" else fim_template
+    return dataclasses.replace(spec, fim_template=template, **ids)  # type: ignore[arg-type]
+
+
 def complete_spec(
     spec: ModelSpec, model: Any, tokenizer: Any, sat_token_id: int | None
 ) -> ModelSpec:
@@ -164,6 +206,7 @@ def load_model(
     device: str = "auto",
     dtype: str = "auto",
     sat_token_id: int | None = None,
+    fim_template: str | None = None,
 ) -> LoadedModel:
     """Load weights (safetensors only) and tokenizer; see module docstring for references."""
     import torch
@@ -207,6 +250,7 @@ def load_model(
 
         model = apply_artifact(model, path)
         spec = read_artifact_spec(path, spec)
+    spec = apply_fim_override(spec, tokenizer, fim_template)
     spec = complete_spec(spec, model, tokenizer, sat_token_id)
     log.info("loaded %s on %s (%s)", spec.name, torch_device, reason)
     return LoadedModel(model, tokenizer, spec, torch_device, torch_dtype, reason, path)
