@@ -97,6 +97,9 @@ def test_ghost_text_grows_across_deltas_then_shows_the_response(
         if not render["text"].startswith("\n"):
             assert mark["pos"] == "inline"
     assert final["text"].startswith(texts[-1].rstrip()) or texts[-1].startswith(final["text"])
+    # The cursor shows before the ghost text, where typed text goes.
+    screen_col = editor.lua("vim.cmd.redraw() return vim.fn.wincol()")
+    assert screen_col == len(editor.lines()[cursor_row - 1]) + 1
 
 
 def test_tab_accepts_the_suggestion(served: tuple[Editor, Path, Path]) -> None:

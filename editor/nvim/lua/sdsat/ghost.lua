@@ -44,8 +44,9 @@ function M.show(bufnr, row, col, text, hl_group, request_id)
   local opts = {
     virt_lines = #virt_lines > 0 and virt_lines or nil,
     hl_mode = "combine",
-    -- Keep the mark left of text typed at its position: we re-anchor it ourselves.
-    right_gravity = false,
+    -- Text typed at the mark goes before it, so in insert mode the cursor shows before the
+    -- ghost text (with false, Neovim draws the cursor after it).
+    right_gravity = true,
   }
   if lines[1] ~= "" then
     opts.virt_text = { { expand_tabs(bufnr, lines[1]), hl_group } }
