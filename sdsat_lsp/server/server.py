@@ -200,6 +200,7 @@ class SdsatServer(LanguageServer):
             self.reject(request_id, uri, -1, received, "document is not open")
             return empty
         position = to_context_position(params.position)
+        logger.debug("completion %s at %s v%s", request_id, position, document.version)
         try:
             document.offset_at(position)
         except InvalidPosition as error:
@@ -366,6 +367,7 @@ def build_server(settings: Settings) -> SdsatServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SdsatServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
+        logger.debug("didChange %s v%s", uri, params.text_document.version)
         ls.mark_stale(uri)
         changes = [to_text_change(change) for change in params.content_changes]
         try:
