@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from lsprotocol import types
@@ -57,7 +58,7 @@ async def test_streamed_deltas_arrive_before_the_response_and_add_up_to_it(
     position = types.Position(*end_of(SOURCE))
     assert item.range == types.Range(start=position, end=position)
     assert deltas, "deltas arrive before the response"
-    for earlier, later in zip(deltas, deltas[1:], strict=False):
+    for earlier, later in itertools.pairwise(deltas):
         assert later.startswith(earlier), "each delta carries the whole text so far"
     assert deltas[-1].startswith(item.insert_text)  # stop rules may trim the tail at the end
     first = next(d for d in tiny_server.deltas if d["id"] == 101)
