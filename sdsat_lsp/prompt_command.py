@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from sdsat_lsp.cli_common import add_position_arguments, read_source
 from sdsat_lsp.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
-    parser.add_argument("file", type=Path, help="source file")
-    parser.add_argument("--line", type=int, required=True, help="0-based line (as LSP)")
-    parser.add_argument("--column", type=int, required=True, help="0-based UTF-16 column")
+    add_position_arguments(parser)
     parser.add_argument("--model", default=defaults.model, help="registry name or model path")
     parser.add_argument("--context-tokens", type=int, default=defaults.context_tokens)
-    parser.add_argument("--language", help="language id (default: from the file extension)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
         describe_prompt,
         language_for,
     )
-    from sdsat_lsp.engine.commands import read_source
     from sdsat_lsp.model import ModelLoadError
     from sdsat_lsp.model.loading import resolve_reference, spec_for_directory
 

@@ -10,67 +10,24 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
-from sdsat_lsp.config import Settings
+from sdsat_lsp.cli_common import (
+    add_position_arguments,
+    add_setting_flags,
+    read_source,
+    settings_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = Settings()
-    parser.add_argument("file", type=Path, help="source file")
-    parser.add_argument("--line", type=int, required=True, help="0-based line (as LSP)")
-    parser.add_argument("--column", type=int, required=True, help="0-based UTF-16 column")
-    parser.add_argument("--model", default=defaults.model, help="registry name or model path")
-    parser.add_argument("--sat-token-id", type=int, default=-1, help="SAT id for unknown models")
+    add_position_arguments(parser)
     parser.add_argument(
         "--fim-template",
         choices=["auto", "none", "psm", "spm"],
         help="FIM layout for unknown models (auto: detect FIM tokens in the tokenizer)",
     )
-    parser.add_argument(
-        "--strategy", default=defaults.strategy, choices=["auto", "ar", "sdsat", "lookup"]
-    )
-    parser.add_argument("--k", type=int, default=0, help="drafts per round (0: recommended)")
-    parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
-    parser.add_argument("--context-tokens", type=int, default=defaults.context_tokens)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument(
-        "--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"]
-    )
-    parser.add_argument("--language", help="language id (default: from the file extension)")
     parser.add_argument("--no-stop-rules", action="store_true", help="generate to the limit")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    from sdsat_lsp.cli import CommandError
-    from sdsat_lsp.config import ConfigError
-
-    try:
-        return Settings(
-            model=args.model,
-            device=args.device,
-            dtype=args.dtype,
-            strategy=args.strategy,
-            k=args.k,
-            max_new_tokens=args.max_new_tokens,
-            context_tokens=args.context_tokens,
-            sat_token_id=args.sat_token_id,
-        )
-    except ConfigError as error:
-        raise CommandError(str(error)) from error
-
-
-def read_source(path: Path) -> str:
-    from sdsat_lsp.cli import CommandError
-
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror}") from error
-    if b"\0" in data[:8192]:
-        raise CommandError(f"{path} looks binary; completion needs a text file")
-    return data.decode("utf-8", errors="replace")
+    add_setting_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:

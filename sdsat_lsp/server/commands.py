@@ -10,44 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
 
 from sdsat_lsp.cli import CommandError
-from sdsat_lsp.config import Settings, describe, settings_from_wire, snake_case
-
-FLAG_PREFIX = "setting_"
-
-
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting; unset flags stay None so they do not override anything."""
-    group = parser.add_argument_group("settings (also initializationOptions, camelCase)")
-    for entry in describe():
-        name = snake_case(entry["name"])
-        flag = "--" + name.replace("_", "-")
-        dest = FLAG_PREFIX + name
-        help_text = f"{entry['doc']} (default: {entry['default']!r})"
-        if entry["type"] == "boolean":
-            group.add_argument(
-                flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text
-            )
-        elif entry["type"] == "integer":
-            group.add_argument(flag, dest=dest, type=int, metavar="N", help=help_text)
-        elif "enum" in entry:
-            group.add_argument(flag, dest=dest, choices=entry["enum"], help=help_text)
-        else:
-            group.add_argument(flag, dest=dest, metavar="VALUE", help=help_text)
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    values: dict[str, Any] = {
-        key[len(FLAG_PREFIX) :]: value
-        for key, value in vars(args).items()
-        if key.startswith(FLAG_PREFIX) and value is not None
-    }
-    settings, problems = settings_from_wire(values)
-    if problems:
-        raise CommandError("; ".join(problems))
-    return settings
+from sdsat_lsp.cli_common import add_setting_flags, settings_from_args
+from sdsat_lsp.config import Settings
 
 
 def parse_address(text: str) -> tuple[str, int]:
