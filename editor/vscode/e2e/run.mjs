@@ -265,6 +265,7 @@ try {
   let typed = '';
   for (const [index, key] of keys.entries()) {
     const before = await page.evaluate(() => ({ events: window.__sdsat.events.length, keys: window.__sdsat.keys.length }));
+    const ghostBefore = await ghostNow();
     const linesBefore = fs.existsSync(latencyLog) ? fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean).length : 0;
     await page.keyboard.press(key === '\n' ? 'Enter' : key);
     typed += key;
@@ -321,8 +322,11 @@ try {
     if (growth.length > bestGrowth.sizes.length) {
       bestGrowth = { key: index, sizes: growth };
     }
-    outcome.keystrokes.push({ index, key, latencyMs: first?.latency ?? null, firstText: first?.text ?? null, sizes });
-    log(`key ${index} ${JSON.stringify(key)}: first ghost text after ${first ? first.latency.toFixed(0) + ' ms' : 'none'}, sizes ${JSON.stringify(sizes)}, flickers ${flickers}`);
+    // Typed-through: the key matched the suggestion on screen and VS Code kept the rest, so the
+    // "first ghost text" is the old one (no new request needed to show it).
+    const carried = Boolean(first && ghostBefore.startsWith(key) && ghostBefore.length > 1 && first.text === ghostBefore.slice(1));
+    outcome.keystrokes.push({ index, key, latencyMs: first?.latency ?? null, carried, firstText: first?.text ?? null, sizes });
+    log(`key ${index} ${JSON.stringify(key)}: first ghost text after ${first ? first.latency.toFixed(0) + ' ms' : 'none'}${carried ? ' (typed through)' : ''}, sizes ${JSON.stringify(sizes)}, flickers ${flickers}`);
     if (growth.length >= 2 && !outcome.screenshot) {
       outcome.screenshot = path.join(results, 'ghost-text.png');
       await page.screenshot({ path: outcome.screenshot });
@@ -333,8 +337,12 @@ try {
   const measured = outcome.keystrokes.slice(1).map((entry) => entry.latencyMs).filter((value) => value !== null);
   outcome.latencyMedianMs = measured.length ? median(measured) : null;
   outcome.latencyCount = measured.length;
-  outcome.growth = bestGrowth;
+  const fresh = outcome.keystrokes.slice(1).filter((entry) => !entry.carried && entry.latencyMs !== null).map((entry) => entry.latencyMs);
+  outcome.freshLatencyMedianMs = fresh.length ? median(fresh) : null;
+  outcome.freshLatencyCount = fresh.length;
   log(`keystroke-to-first-ghost-text: median ${outcome.latencyMedianMs?.toFixed(0)} ms over ${measured.length} keystrokes`);
+  outcome.growth = bestGrowth;
+  log(`... of which new suggestions (not typed through): median ${outcome.freshLatencyMedianMs?.toFixed(0)} ms over ${fresh.length}`);
   outcome.flickerGapMs = gaps.length ? { count: gaps.length, median: median(gaps), max: Math.max(...gaps) } : null;
   log(`re-trigger gaps (ghost text briefly empty while growing): ${JSON.stringify(outcome.flickerGapMs)}`);
   const serverLines = fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
