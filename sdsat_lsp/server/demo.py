@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sdsat_lsp.cli import CommandError
+from sdsat_lsp.cli_common import FLAG_PREFIX, add_setting_flags, settings_from_args
 from sdsat_lsp.config import camel_case
 from sdsat_lsp.server.client import Completion, Session, server_command
-from sdsat_lsp.server.commands import FLAG_PREFIX, add_setting_flags, settings_from_args
 from sdsat_lsp.server.profile import percentile
 
 SAMPLE = Path(__file__).with_name("demo_sample.py")
