@@ -106,6 +106,7 @@ def run_completion(
     record.strategy = engine.info.strategy
     record.k = engine.info.k
     if prompt.shape == Shape.NONE:
+        record.finish_reason = "none"
         return CompletionResult("", "none")
     if ticket.cancelled():
         return CompletionResult("", "cancelled")
