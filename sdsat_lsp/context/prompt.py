@@ -6,7 +6,8 @@ Layout of `Prompt.prefix`, each piece only when it fits:
     snippets    commented-out windows of other open documents similar to the code above
     imports     the file's imports that lie before the prefix window
     signatures  headers of the definitions that enclose the window start (class, function)
-    window      the text before the cursor, from a line boundary up to the cursor
+    window      the text before the cursor, from a line boundary up to the cursor, without
+                the whitespace right before the cursor (see below)
 
 `Prompt.suffix` is the text after the cursor (FIM models only). Budget split, in model tokens
 of `budget_tokens` (see `BudgetSplit`): header ≤ min(32, 25 %); suffix ≤ 25 % (0 without
@@ -20,6 +21,13 @@ exactly that character, so the engine's prefix-KV cache stays valid.
 `count_tokens` is called on pieces (16-line chunks, the window, headers), never on the whole
 file, and never on text longer than MAX_CHARS_PER_TOKEN characters per token of budget.
 No FIM tokens appear in the text: the engine formats FIM from (prefix, suffix) itself.
+
+The prefix never ends in whitespace: the spaces, tabs and line breaks right before the cursor
+(the indentation of a blank line and the newline before it, the space after `x =`) are left
+out and handed to the stop rule as `StopRule.lead`, which expects the model to write them and
+aligns its output with the cursor. BPE models tokenize "\n" with the next line's indentation,
+so a prompt ending in "\n" or in "\n    " reads as "the next line starts at column 0" or "a
+blank line follows". Typing at the cursor still extends the old prefix.
 """
 
 from __future__ import annotations
@@ -125,7 +133,7 @@ def build_prompt(
             if sum(p.tokens for p in wider_scope) <= budget.scope - spare:
                 window_start, scope = wider_start, wider_scope
 
-    window = document.text[window_start:cursor]
+    window = document.text[window_start : _window_end(document, window_start, cursor)]
     pieces = [
         *([PromptPiece("header", header, count(header))] if header else []),
         *snippets,
@@ -143,7 +151,12 @@ def build_prompt(
         budget=budget,
         window_start=window_start,
     )
-    return _enforce_budget(prompt, document, cursor, count)
+    prompt = _enforce_budget(prompt, document, cursor, count)
+    end = _window_end(document, prompt.window_start, cursor)
+    lead = dataclasses.replace(
+        stop, lead=document.text[end:cursor], before_lead=document.text[max(end - 1, 0) : end]
+    )
+    return dataclasses.replace(prompt, stop=lead)
 
 
 def describe_prompt(prompt: Prompt) -> dict[str, Any]:
@@ -168,6 +181,7 @@ def describe_prompt(prompt: Prompt) -> dict[str, Any]:
             "block_closer": prompt.stop.block_closer,
             "rest_of_line": prompt.stop.rest_of_line,
             "next_lines": list(prompt.stop.next_lines),
+            "lead": prompt.stop.lead,
         },
     }
 
@@ -324,6 +338,15 @@ def _cut_tail(text: str, budget: int, count: _Counter) -> str:
     return text[: low * LONG_LINE_STEP]
 
 
+def _window_end(document: Document, window_start: int, cursor: int) -> int:
+    """The cursor, moved back over the whitespace right before it (not before `window_start`)."""
+    text = document.text
+    end = cursor
+    while end > window_start and text[end - 1] in " \t\r\n\f\v":
+        end -= 1
+    return end
+
+
 def _window_start(document: Document, cursor: int, budget: int, count: _Counter) -> int:
     """Where the prefix window starts: the earliest 16-line boundary whose text up to the
     cursor fits `budget`, counted chunk by chunk; finer cuts only when one chunk overflows."""
@@ -406,6 +429,8 @@ def _stop_rule(document: Document, cursor: int, decision: ShapeDecision) -> Stop
         open_quote=decision.literal.quote if decision.literal else "",
         quotes=('"',) if document.language == "rust" else ('"""', "'''", '"', "'", "`"),
         line_is_blank_before_cursor=not text[line_start:cursor].strip(),
+        next_line=decision.next_line,
+        line_indent=indent_width(text[line_start:line_end]),
     )
 
 
@@ -428,7 +453,7 @@ def _enforce_budget(prompt: Prompt, document: Document, cursor: int, count: _Cou
     suffix_tokens = count(prompt.suffix)
     window_start = _window_start(document, cursor, max(total - suffix_tokens, 0), count)
     while True:
-        window = document.text[window_start:cursor]
+        window = document.text[window_start : _window_end(document, window_start, cursor)]
         pieces = [
             PromptPiece("prefix_window", window, count(window)),
             *(

@@ -1,12 +1,29 @@
 """Stop rules: where a streamed completion ends, and how its text is cleaned up.
 
-`StopRule.check` runs after every streamed delta on the whole text so far and returns where to
-cut once the completion has left its block: a dedent to the block header's indentation
-(indentation languages), the closer of the block's opener or a closer already right of the
-cursor (every language), a line that repeats the code after the cursor, a newline in
-single-line mode, two blank lines, or a blank line before new top-level code when the block is
-the file itself. `finalize` strips what the document already has after the cursor and the
-trailing whitespace. The rule is plain data built by prompt.py; it knows nothing of models.
+The prompt leaves out the whitespace right before the cursor (`StopRule.lead`: the indentation
+of a blank line and the line breaks before it, or the space after `x =`), because a prompt
+that ends in whitespace is out of distribution for BPE models: they tokenize a line break
+together with the next line's indentation, so after a bare "\n" they start at column 0 and
+after "\n    " they start a new line. The model is expected to generate that whitespace
+itself; `StopRule` aligns its output with the cursor before any other rule looks at it: the
+whitespace the cursor already has is dropped, extra indentation kept, and a first line that
+would sit left of the cursor (a dedent) ends the completion at once.
+
+Three calls, all on the whole raw model text so far (`generated`):
+
+- `check(generated)`: after every streamed delta (the engine's stop callback). None to go on,
+  or how many characters of `generated` to keep: stop once the completion has left its block
+  (a dedent to the block header's indentation in indentation languages; the closer of the
+  block's opener or a closer already right of the cursor in every language), on a line that
+  repeats the code after the cursor, a newline in single-line mode, two blank lines, or a
+  blank line before new top-level code when the block is the file itself.
+- `visible(generated)`: the text to show at the cursor while streaming (ghost text): the
+  aligned text up to the cut, "" while the model has only produced the cursor's whitespace.
+  Servers send this for every delta, never the raw deltas.
+- `finalize(generated)`: the text to insert when generation ends: `visible` minus what the
+  document already has after the cursor, repeated lines and trailing whitespace.
+
+The rule is plain data built by prompt.py; it knows nothing of models.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from sdsat_lsp.context.syntax import indent_width
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(_OPENERS.values())
 _DISTINCTIVE = re.compile(r"\w.*\w|\w{2,}")
+_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -39,23 +57,46 @@ class StopRule:
     open_quote: str = ""  # the quote of the string the cursor is in ('' when not in one)
     quotes: tuple[str, ...] = ('"""', "'''", '"', "'", "`")
     line_is_blank_before_cursor: bool = False
+    # Single-line mode may start with a line break, then give one line at or right of the
+    # cursor line's indentation (`line_indent`): the code a comment line describes.
+    next_line: bool = False
+    line_indent: int = 0
+    # Whitespace before the cursor that the prompt leaves out and the model should generate.
+    lead: str = ""
+    # The last character before `lead` ('' at the start of the file).
+    before_lead: str = ""
 
     def check(self, generated: str) -> int | None:
         """None to go on, or the length of `generated` to keep when generation should stop."""
         if self.shape is Shape.NONE:
             return 0
-        closer_cut = self._closer_cut(generated)
-        line_cut = self._line_cut(generated)
+        start = self._aligned_start(generated)
+        if start is None:
+            return None
+        if start < 0:
+            return 0
+        text = generated[start:]
+        closer_cut = self._closer_cut(text)
+        line_cut = self._line_cut(text)
         cuts = [cut for cut in (closer_cut, line_cut) if cut is not None]
-        return min(cuts) if cuts else None
+        return start + min(cuts) if cuts else None
 
-    def finalize(self, generated: str) -> str:
-        """Clean a finished (or cut) completion: overlap with the text after the cursor and
-        trailing whitespace."""
+    def visible(self, generated: str) -> str:
+        """The text to show at the cursor for the raw model text so far (streaming)."""
         if self.shape is Shape.NONE:
             return ""
+        start = self._aligned_start(generated)
+        if start is None or start < 0:
+            return ""
         cut = self.check(generated)
-        text = generated if cut is None else generated[:cut]
+        return generated[start:] if cut is None else generated[start:cut]
+
+    def finalize(self, generated: str) -> str:
+        """The text to insert at the cursor: `visible`, without overlap with the text after
+        the cursor, repeated lines and trailing whitespace."""
+        text = self.visible(generated)
+        if not text.strip():
+            return ""
         text = self._strip_repeated_lines(text)
         head, newline, last = text.rpartition("\n")
         if newline and not last.strip() and self.rest_of_line.strip() and head.strip():
@@ -63,6 +104,35 @@ class StopRule:
             # keep the newline and the indentation the model gave it.
             return head.rstrip() + "\n" + last
         return self._strip_rest_of_line_overlap(text.rstrip())
+
+    # -- alignment with the cursor ------------------------------------------------------------
+
+    def _aligned_start(self, generated: str) -> int | None:
+        """Where the text to insert at the cursor starts in `generated`: None while the model
+        has produced only whitespace, -1 when its first code cannot go at the cursor."""
+        if not self.lead:
+            return 0
+        if "\n" not in self.lead:
+            # Mid-line (`x = |`): drop up to the spaces the line already has before the cursor.
+            spaces = len(generated) - len(generated.lstrip(" \t"))
+            return None if spaces == len(generated) else min(spaces, len(self.lead))
+        code = len(generated) - len(generated.lstrip())
+        if code == len(generated):
+            return None
+        whitespace = generated[:code]
+        if "\n" not in whitespace:
+            # The model goes on with the line before the cursor's (`f(` then ` a, b)`): its
+            # text still reads right at the cursor unless it continues a word there.
+            if not whitespace and _WORD.match(self.before_lead[-1:]) and _WORD.match(generated):
+                return -1
+            return code
+        indentation = whitespace.rpartition("\n")[2]
+        cursor_indentation = self.lead.rpartition("\n")[2]
+        if indent_width(indentation) < indent_width(cursor_indentation):
+            return -1  # a dedent: the code belongs left of the cursor
+        if indentation.startswith(cursor_indentation):
+            return code - (len(indentation) - len(cursor_indentation))
+        return code
 
     # -- line rules -------------------------------------------------------------------------
 
@@ -73,7 +143,10 @@ class StopRule:
         for index, line in enumerate(lines):
             complete = index < len(lines) - 1
             if index > 0 and self.shape is Shape.SINGLE_LINE:
-                return offset - 1
+                if not (self.next_line and index == 1 and not lines[0].strip()):
+                    return offset - 1
+                if line.strip() and indent_width(line) < self.line_indent:
+                    return 0
             stripped = line.strip()
             if stripped and (index > 0 or self.line_is_blank_before_cursor):
                 # The first line's indentation continues the cursor's: only later lines dedent.

@@ -117,7 +117,9 @@ def test_fixture_prompt(name: str) -> None:
     assert pieces.get("signatures", "") == expected.signatures
     assert document.line_of(prompt.window_start) == expected.window_first_line
     cursor = document.offset_at(position)
-    assert pieces["prefix_window"] == document.text[prompt.window_start : cursor]
+    assert pieces["prefix_window"] + prompt.stop.lead == document.text[prompt.window_start : cursor]
+    assert not prompt.stop.lead.strip()
+    assert pieces["prefix_window"] == pieces["prefix_window"].rstrip()
     assert prompt.prefix.endswith(pieces["prefix_window"])
     assert document.text[cursor:].startswith(prompt.suffix)
     assert prompt.suffix.endswith("\n")  # the suffix window ends on a line end

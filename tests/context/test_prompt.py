@@ -48,7 +48,8 @@ def test_budget_truncation(budget: int, count: Callable[[str], int]) -> None:
     # Whatever is cut, the prefix ends exactly at the cursor and the suffix starts there.
     assert document.text[:cursor].endswith(prompt.prefix[-20:] if budget >= 20 else "")
     assert document.text[cursor:].startswith(prompt.suffix)
-    assert prompt.prefix.endswith(document.text[prompt.window_start : cursor])
+    assert (prompt.prefix + prompt.stop.lead).endswith(document.text[prompt.window_start : cursor])
+    assert not prompt.stop.lead.strip()
 
 
 def test_big_budget_takes_the_whole_file_and_no_scope() -> None:
@@ -102,7 +103,11 @@ def test_typing_extends_the_previous_prefix(name: str) -> None:
     for char in typed:
         position = _type(document, position, char)
         prompt = build_prompt(document, position, other_documents=[neighbour], **kwargs)
-        if prompt.prefix != previous.prefix + char:
+        # Typing extends prefix + lead by the character; the prefix only grows (a space
+        # typed goes to the lead), so the engine's KV cache of the old prefix stays valid.
+        if prompt.prefix + prompt.stop.lead != previous.prefix + previous.stop.lead + char or (
+            not prompt.prefix.startswith(previous.prefix)
+        ):
             breaks += 1
             # The only reason allowed: the window moved forward by whole chunks of lines.
             assert prompt.window_start > previous.window_start
@@ -119,7 +124,8 @@ def test_prefix_is_stable_when_everything_fits() -> None:
     for char in "return os.getcwd()":
         position = _type(document, position, char)
         prompt = build_prompt(document, position, **kwargs)
-        assert prompt.prefix == previous.prefix + char
+        assert prompt.prefix + prompt.stop.lead == previous.prefix + previous.stop.lead + char
+        assert prompt.prefix.startswith(previous.prefix)
         previous = prompt
 
 
@@ -272,7 +278,8 @@ def test_any_text_any_position_gives_a_prompt_within_budget(
     assert prompt.tokens <= budget
     assert _within_budget(budget, prompt.prefix, prompt.suffix, count)
     cursor = document.offset_at(position)
-    assert prompt.prefix.endswith(document.text[prompt.window_start : cursor])
+    assert (prompt.prefix + prompt.stop.lead).endswith(document.text[prompt.window_start : cursor])
+    assert not prompt.stop.lead.strip()
     assert document.text[cursor:].startswith(prompt.suffix)
     assert fim or prompt.suffix == ""
     json.dumps(describe_prompt(prompt))

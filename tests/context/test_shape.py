@@ -48,6 +48,26 @@ CASES = [
     ("ruby", "def f\n  x = 1<CURSOR>\nend\n", Shape.SINGLE_LINE, None),
     ("ruby", "items.each do |x|\n  <CURSOR>\nend\n", Shape.SINGLE_LINE, None),
     ("plaintext", "a cat sa<CURSOR>t\n", Shape.NONE, None),
+    # Where users pause first.
+    ("python", 'def f(root):\n    """Return the files."""\n    <CURSOR>\n', Shape.MULTI_LINE, 0),
+    (
+        "python",
+        'class A:\n    def f(self):\n        """Doc."""\n        <CURSOR>\n\n    def g(self):\n'
+        "        pass\n",
+        Shape.MULTI_LINE,
+        4,
+    ),
+    ("python", 'def f():\n    """Doc."""\n    <CURSOR>\n    return 1\n', Shape.SINGLE_LINE, None),
+    ("python", 'def f():\n    x = """a"""\n    <CURSOR>\n', Shape.SINGLE_LINE, None),
+    ("python", '"""Module doc."""\n<CURSOR>\n', Shape.MULTI_LINE, -1),
+    ("python", "def f(a,\n      b):\n    <CURSOR>\n", Shape.MULTI_LINE, 0),
+    ("python", "class A:\n    def f(self,\n          x):<CURSOR>\n", Shape.MULTI_LINE, 4),
+    ("python", "def f(\n    a,\n) -> int:\n    <CURSOR>\n", Shape.MULTI_LINE, 0),
+    ("python", "def f(x):\n    y = <CURSOR>\n", Shape.SINGLE_LINE, None),
+    ("python", "def f(x):\n    y = g(<CURSOR>\n", Shape.MULTI_LINE, 4),
+    ("python", "def f(x):\n    y = g(<CURSOR>)\n", Shape.MULTI_LINE, 4),
+    ("python", "def f(x):\n    # sort the items<CURSOR>\n", Shape.SINGLE_LINE, None),
+    ("javascript", "function f(a,\n           b) {\n  <CURSOR>\n}\n", Shape.MULTI_LINE, 0),
 ]
 
 
@@ -76,3 +96,32 @@ def test_syntax_error_still_gives_a_shape_and_prompt() -> None:
     prompt = build_prompt(document, position, budget_tokens=100, count_tokens=count_words, fim=True)
     assert prompt.shape is Shape.MULTI_LINE
     assert prompt.prefix.endswith("    if x:")
+
+
+def test_multi_line_header_block_ends_at_the_dedent_to_its_first_line() -> None:
+    document, position = open_with_cursor("def f(a,\n      b):\n    <CURSOR>\n\nf(1, 2)\n")
+    prompt = build_prompt(
+        document, position, budget_tokens=200, count_tokens=count_words, fim=False
+    )
+    generated = "\n    total = a + b\n    return total\n\nprint(f(1, 2))\n"
+    cut = prompt.stop.check(generated)
+    assert prompt.stop.finalize(generated[:cut]) == "total = a + b\n    return total"
+
+
+@pytest.mark.parametrize(
+    ("raw", "next_line"),
+    [
+        ("def f(x):\n    # sort the items<CURSOR>\n", True),
+        ("def f(x):\n    # sort the items <CURSOR>\n", True),
+        ("x = 1  # note<CURSOR>\n", False),
+        ("// sort the items<CURSOR>\n", True),
+    ],
+)
+def test_end_of_a_comment_line_may_give_the_next_line(raw: str, next_line: bool) -> None:
+    language_id = "javascript" if raw.startswith("//") else "python"
+    document, position = open_with_cursor(raw, language_id, f"file:///r/x.{language_id}")
+    prompt = build_prompt(
+        document, position, budget_tokens=200, count_tokens=count_words, fim=False
+    )
+    assert prompt.shape is Shape.SINGLE_LINE
+    assert prompt.stop.next_line is next_line

@@ -147,5 +147,5 @@ def test_cut_does_not_depend_on_delta_size(step: int) -> None:
 
 
 def test_finalize_trims_trailing_whitespace_only() -> None:
-    prompt = prompt_at("x = <CURSOR>\n")
+    prompt = prompt_at("x =<CURSOR>\n")
     assert prompt.stop.finalize("  1 + 2   \n") == "  1 + 2"
