@@ -1,0 +1,147 @@
+"""Training end to end on tiny models: drafts are learned, exactness holds, runs resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sdsat_lsp.model.artifact import apply_artifact, read_artifact
+from sdsat_lsp.training.config import TrainConfig
+from sdsat_lsp.training.evaluate import (
+    greedy_decode,
+    measure_acceptance,
+    prompts_from_sequences,
+    two_step_decode,
+)
+from sdsat_lsp.training.loop import Trainer
+
+
+def _config(base: Path, corpus: Path, output: Path, **overrides: object) -> TrainConfig:
+    values: dict[str, object] = dict(
+        base=str(base),
+        data=(str(corpus),),
+        output=str(output),
+        k=3,
+        mode="sat-adapter",
+        max_steps=80,
+        lr=1e-2,
+        warmup_steps=5,
+        seq_len=64,
+        sat_groups_per_seq=16,
+        batch_size=4,
+        lora_rank=4,
+        lora_alpha=8.0,
+        threads=1,
+        eval_sequences=8,
+        eval_prompts=0,
+        held_out_percent=20.0,
+        checkpoint_minutes=60.0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def _load(directory: Path):  # type: ignore[no-untyped-def]
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(directory).eval()
+
+
+@pytest.fixture(scope="module")
+def trained(pretrained_tiny_dir: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    output = tmp_path_factory.mktemp("run")
+    trainer = Trainer(_config(pretrained_tiny_dir, corpus, output))
+    untrained = trainer.evaluate()
+    result = trainer.run(progress=False)
+    return trainer, untrained, result
+
+
+def test_tiny_model_learns_sat_drafts(trained, pretrained_tiny_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    trainer, untrained, result = trained
+    assert result.final is not None
+    assert result.final.proxy_accepted > untrained.proxy_accepted + 0.5
+    held_out = trainer.dataset.held_out
+    prompts = prompts_from_sequences(held_out, 6, 24)
+    sdsat = apply_artifact(_load(pretrained_tiny_dir), trainer.output)
+    bare = _load(pretrained_tiny_dir)
+    from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter
+
+    start = torch.zeros(bare.config.hidden_size)
+    attach_sat_adapter(bare, SatAdapter(trainer.sat.id, start))  # an untrained SAT
+    after = measure_acceptance(
+        sdsat, prompts, 3, trainer.sat.id, max_new_tokens=24, check_greedy=True
+    )
+    before = measure_acceptance(bare, prompts, 3, trainer.sat.id, max_new_tokens=24)
+    assert after.equals_greedy == len(prompts)  # sdsat output is still plain greedy output
+    assert after.mean_accepted_per_round > before.mean_accepted_per_round + 0.5
+    assert after.tokens_per_pass > 1.2
+
+
+def test_trained_exact_mode_keeps_base_logits(trained, pretrained_tiny_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    trainer, _, _ = trained
+    assert any(
+        float(p.detach().abs().max()) > 0
+        for n, p in trainer.adapter.named_parameters()
+        if n.endswith("lora_b")
+    )  # the adapter really moved
+    sdsat = apply_artifact(_load(pretrained_tiny_dir), trainer.output)
+    base = _load(pretrained_tiny_dir)
+    ids = trainer.dataset.held_out[:2]
+    with torch.no_grad():
+        assert torch.equal(sdsat(input_ids=ids).logits, base(input_ids=ids).logits)
+    prompt = ids[0, :20].tolist()
+    assert (
+        two_step_decode(sdsat, prompt, 30, 3, trainer.sat.id).tokens
+        == greedy_decode(base, prompt, 30).tokens
+    )
+
+
+def test_output_layout(trained) -> None:  # type: ignore[no-untyped-def]
+    trainer, _, _ = trained
+    output = trainer.output
+    artifact = read_artifact(output)
+    assert (artifact.trained_k, artifact.mode, artifact.sat_id) == (
+        3,
+        "sat-adapter",
+        trainer.sat.id,
+    )
+    assert artifact.data["train_files"] > 0 and artifact.config["k"] == 3
+    checkpoint = output / "checkpoints" / "step-0000080"
+    for name in (
+        "sdsat.json",
+        "sat_adapter.safetensors",
+        "optimizer.safetensors",
+        "trainer_state.json",
+        "train_config.json",
+    ):
+        assert (checkpoint / name).is_file(), name
+    assert json.loads((checkpoint / "train_config.json").read_text())["seq_len"] == 64
+
+
+@pytest.mark.parametrize("mode", ["sat-embedding", "full"])
+def test_other_modes_train_and_resume(
+    tiny_dir: Path, corpus: Path, tmp_path: Path, mode: str
+) -> None:
+    config = _config(
+        tiny_dir,
+        corpus,
+        tmp_path / "out",
+        mode=mode,
+        max_steps=3,
+        batch_size=1,
+        sat_groups_per_seq=4,
+    )
+    first = Trainer(config).run(progress=False)
+    assert first.state.step == 3
+    resumed = Trainer(TrainConfig(**{**config.to_json(), "max_steps": 5}), resume=True)
+    assert resumed.state.step == 3
+    assert resumed.run(progress=False).state.step == 5
+    with pytest.raises(ValueError, match="k"):
+        Trainer(TrainConfig(**{**config.to_json(), "k": 2}), resume=True)
+    loaded = apply_artifact(
+        _load(tmp_path / "out" if mode == "full" else tiny_dir), tmp_path / "out"
+    )
+    assert loaded is not None
