@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import SERVER, Editor, running_editor, wait_until_ready
+from nvim_harness import SERVER, Editor, running_editor, wait_until_ready
 
 HEADER = ["import math", "", "", "def area(shape, width, height):", ""]
 TYPED = "    return math.sqrt(width * width + height * height) / 2"

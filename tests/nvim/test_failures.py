@@ -7,7 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import Editor
+import pytest
+from nvim_harness import Editor, wait_until_ready
 
 WARN = 3
 
@@ -53,6 +54,7 @@ def test_server_that_exits_at_start_notifies_once(editor: Editor, tmp_path: Path
     assert not editor.client_running()
 
 
+@pytest.mark.slow
 def test_server_killed_while_typing_raises_nothing(
     served: tuple[Editor, Path], tmp_path: Path
 ) -> None:
@@ -76,4 +78,30 @@ def test_server_killed_while_typing_raises_nothing(
     assert len(notes) == 1, notes
     assert "stopped" in notes[0]["message"]
     assert editor.lines()[-1] == "x"
+    assert editor.errors() == []
+
+    # :SdsatRestart brings completions back.
+    editor.nvim.command("SdsatRestart")
+    wait_until_ready(editor)
+    assert editor.lua("return require('sdsat.server').failure()") is None
+    editor.lua("_G.test_renders = {}")
+    editor.type("o    ret")
+    editor.wait_for(lambda: editor.renders(), timeout=120, what="ghost text after the restart")
+    assert editor.errors() == []
+
+
+def test_checkhealth_reports_a_missing_server(editor: Editor) -> None:
+    editor.setup({"cmd": ["sdsat-lsp-not-installed-here", "serve"]})
+    editor.nvim.command("checkhealth sdsat")
+    report = "\n".join(editor.lines())
+    assert "OK Neovim 0.1" in report
+    assert 'ERROR "sdsat-lsp-not-installed-here" not found' in report
+    assert "pip install" in report or "make setup" in report
+    assert editor.errors() == []
+
+
+def test_checkhealth_runs_before_setup(editor: Editor) -> None:
+    editor.nvim.command("checkhealth sdsat")
+    report = "\n".join(editor.lines())
+    assert "setup() has not been called" in report
     assert editor.errors() == []

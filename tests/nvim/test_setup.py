@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import SERVER, Editor
+from nvim_harness import SERVER, Editor
 
 ERROR = 4
 WARN = 3
