@@ -25,7 +25,11 @@ export interface ServerStatus {
   model: string;
   device: string;
   dtype: string;
+  /** Resolved strategy (never `auto`) and drafts per round. */
   strategy: string;
+  k?: number;
+  /** Whether the model has fill-in-the-middle tokens (else prefix-only prompts). */
+  fim?: boolean;
   message: string;
   lastLatencyMs: number | null;
 }

@@ -25,7 +25,7 @@ export function formatStatus(status: ServerStatus | undefined, enabled: boolean,
   const details = [
     `model: ${status.model}`,
     `device: ${status.device} (${status.dtype})`,
-    `strategy: ${status.strategy}`,
+    `strategy: ${status.strategy}${status.k ? ` (k=${status.k})` : ''}${status.fim === false ? ', prefix-only prompts' : ''}`,
     `last completion: ${formatLatency(status.lastLatencyMs) || 'none yet'}`,
   ];
   if (status.message) {

@@ -17,6 +17,7 @@ test('ready: model, device and last latency in the status bar', () => {
   const view = formatStatus(ready, true, true);
   assert.equal(view.text, '$(sparkle) smollm2-135m · cpu · 213 ms');
   assert.match(view.tooltip, /strategy: lookup/);
+  assert.match(formatStatus({ ...ready, k: 4, fim: false }, true, true).tooltip, /strategy: lookup \(k=4\), prefix-only prompts/);
   assert.match(view.tooltip, /Completions on/);
 });
 
