@@ -1,0 +1,262 @@
+"""`sdsat-lsp bench decode`: every decoder on the same prompts, in one run, one process.
+
+For each prompt the runners go in a rotated order (so no runner always runs first, on a cold
+cache, or last, after the machine got busier), each from an empty KV cache. Afterwards every
+runner is checked against `ar` token for token; a lossless runner (our strategies and
+transformers on the same float weights) that differs is a bug, and the command exits 1.
+Writes `decode-<model>.json` (everything, per prompt), `.md` (tables) and `.png` (plot).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdsat_lsp.bench.measure import Measurement
+from sdsat_lsp.bench.prompts import PROMPT_SETS, load_prompts
+from sdsat_lsp.bench.report import (
+    BASELINE,
+    machine_info,
+    markdown_table,
+    plot_against_k,
+    summarize,
+)
+from sdsat_lsp.bench.runners import ENGINE_STRATEGIES, HF_PEERS, EngineRunner, HFRunner, Runner
+from sdsat_lsp.config import Settings
+from sdsat_lsp.engine import Engine, StrategyError
+
+ALL_RUNNERS = (*ENGINE_STRATEGIES, *HF_PEERS, "llama.cpp", "llama.cpp-lookup")
+DRAFTING = frozenset({"sdsat", "lookup", "hf-lookup", "llama.cpp-lookup"})
+
+
+@dataclass(frozen=True)
+class DecodeBenchConfig:
+    model: str = "smollm2-135m"
+    device: str = "auto"
+    dtype: str = "auto"
+    prompts: int = 20  # per prompt set
+    prompt_sets: tuple[str, ...] = PROMPT_SETS
+    max_new_tokens: int = 64
+    warmup: int = 1
+    strategies: tuple[str, ...] = ALL_RUNNERS
+    k_values: tuple[int, ...] = (2, 4, 8)
+    sat_token_id: int = -1
+    threads: int = 0  # 0: torch's default
+    output: Path = Path("results")
+
+
+@dataclass
+class DecodeBenchResult:
+    config: DecodeBenchConfig
+    machine: dict[str, Any]
+    model: dict[str, Any]
+    runners: list[dict[str, Any]]
+    skipped: dict[str, str]
+    measurements: list[Measurement]
+    summaries: dict[str, dict[str, dict[str, Any]]]  # prompt set (or "all") → runner → row
+    failures: list[str] = field(default_factory=list)  # lossless runners that differ from ar
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        config = asdict(self.config)
+        config["output"] = str(self.config.output)
+        return {
+            "config": config,
+            "machine": self.machine,
+            "model": self.model,
+            "runners": self.runners,
+            "skipped": self.skipped,
+            "failures": self.failures,
+            "summaries": self.summaries,
+            "measurements": [row.to_dict() for row in self.measurements],
+        }
+
+
+def build_runners(engine: Engine, config: DecodeBenchConfig) -> tuple[list[Runner], dict[str, str]]:
+    """The runners the config asks for, `ar` first; and the ones that cannot run, with why."""
+    runners: list[Runner] = []
+    skipped: dict[str, str] = {}
+    limit = config.max_new_tokens
+    wanted = [BASELINE, *(name for name in config.strategies if name != BASELINE)]
+    for entry in wanted:
+        family, ks = parse_strategy(entry, config.k_values)
+        if family in ENGINE_STRATEGIES:
+            if family == "sdsat" and engine.loaded.spec.sat_id is None:
+                skipped[family] = (
+                    f"{engine.info.model_name} has no SAT token (pass --sat-token-id ID to "
+                    "measure the cost of untrained drafts)"
+                )
+                continue
+            runners += [EngineRunner(engine, family, k, limit) for k in ks]
+        elif family in HF_PEERS:
+            runners += [HFRunner(engine, k, limit) for k in ks]
+        elif family in ("llama.cpp", "llama.cpp-lookup"):
+            runners += llama_cpp_runners(engine, family, ks, limit, skipped)
+        else:
+            raise StrategyError(f"unknown strategy {family!r} (one of {', '.join(ALL_RUNNERS)})")
+    return runners, skipped
+
+
+def parse_strategy(entry: str, k_values: Sequence[int]) -> tuple[str, tuple[int, ...]]:
+    """`lookup` → its k values from --k-values; `lookup:2:4` → k 2 and 4 for this one only."""
+    family, *own = entry.split(":")
+    if family not in DRAFTING:
+        if own:
+            raise StrategyError(f"{family} takes no k values ({entry!r})")
+        return family, (0,)
+    try:
+        ks = tuple(int(k) for k in own) or tuple(k_values)
+    except ValueError as error:
+        raise StrategyError(f"bad k values in {entry!r}: expected e.g. lookup:2:4") from error
+    if min(ks) < 1:
+        raise StrategyError(f"k must be at least 1 in {entry!r}")
+    return family, ks
+
+
+def llama_cpp_runners(
+    engine: Engine, family: str, ks: Sequence[int], limit: int, skipped: dict[str, str]
+) -> list[Runner]:
+    import torch
+
+    from sdsat_lsp.bench.llamacpp import LlamaCppRunner, PeerUnavailable, gguf_path_for
+
+    if engine.loaded.device.type != "cpu":
+        skipped[family] = "this llama-cpp-python build is CPU-only; compare on --device cpu"
+        return []
+    try:
+        path = gguf_path_for(engine.loaded.spec)
+        return [
+            LlamaCppRunner(path, torch.get_num_threads(), k, limit, engine.loaded.spec.stop_ids())
+            for k in ks
+        ]
+    except PeerUnavailable as error:
+        skipped[family] = str(error)
+        return []
+
+
+def rotated(runners: Sequence[Runner], shift: int) -> list[Runner]:
+    shift %= len(runners)
+    return [*runners[shift:], *runners[:shift]]
+
+
+def run_decode_bench(
+    config: DecodeBenchConfig,
+    progress: Callable[[str], None] = lambda message: None,
+    engine: Engine | None = None,
+) -> DecodeBenchResult:
+    import torch
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if engine is None:
+        settings = Settings(
+            model=config.model,
+            device=config.device,  # type: ignore[arg-type]
+            dtype=config.dtype,  # type: ignore[arg-type]
+            sat_token_id=config.sat_token_id,
+            strategy="ar",
+        )
+        engine = Engine.load(settings, progress=progress)
+    machine = machine_info()
+    prompts = load_prompts(config.prompts, config.prompt_sets)
+    runners, skipped = build_runners(engine, config)
+    encoded = [(prompt, engine.encode_prompt(prompt.prefix, prompt.suffix)) for prompt in prompts]
+    progress(f"{len(prompts)} prompts × {len(runners)} runners: {[r.name for r in runners]}")
+    for _ in range(config.warmup):
+        for runner in runners:
+            runner.run("warm-up", encoded[0][1])
+    measurements: list[Measurement] = []
+    for index, (prompt, ids) in enumerate(encoded):
+        for runner in rotated(runners, index):
+            measurements.append(runner.run(prompt.name, ids))
+        ar_row = next(m for m in measurements[-len(runners) :] if m.runner == BASELINE)
+        progress(
+            f"[{index + 1}/{len(encoded)}] {prompt.name}: {len(ids)} prompt tokens, "
+            f"ar {ar_row.tokens_per_second:.1f} tok/s"
+        )
+    order = [runner.name for runner in runners]
+    summaries = {"all": summarize(measurements, order)}
+    for prompt_set in config.prompt_sets:
+        names = {prompt.name for prompt in prompts if prompt.prompt_set == prompt_set}
+        summaries[prompt_set] = summarize([m for m in measurements if m.prompt in names], order)
+    failures = [
+        f"{runner.name} differs from ar on {', '.join(row['mismatched_prompts'])}"
+        for runner in runners
+        if runner.lossless and not (row := summaries["all"][runner.name])["all_match_ar"]
+    ]
+    info = engine.info
+    model = {
+        "name": info.model_name,
+        "device": info.device,
+        "dtype": info.dtype,
+        "sat_id": engine.loaded.spec.sat_id,
+        "sat_trained": engine.loaded.spec.sat_trained,
+        "path": str(engine.loaded.path),
+    }
+    if "llama.cpp" in " ".join(order):
+        from sdsat_lsp.bench.llamacpp import llama_cpp_version
+
+        machine["llama_cpp_python"] = llama_cpp_version()
+    runner_rows = [
+        {"name": r.name, "family": r.family, "k": r.k, "lossless": r.lossless} for r in runners
+    ]
+    return DecodeBenchResult(
+        config, machine, model, runner_rows, skipped, measurements, summaries, failures
+    )
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text).name or text).strip("-")
+
+
+def render_markdown(result: DecodeBenchResult) -> str:
+    lossless = {row["name"]: row["lossless"] for row in result.runners}
+    model, machine, config = result.model, result.machine, result.config
+    parts = [
+        f"### {model['name']} on {model['device']} ({model['dtype']}), {machine['date']}",
+        "",
+        f"{config.prompts} prompts per set ({', '.join(config.prompt_sets)}), "
+        f"{config.max_new_tokens} new tokens at most, greedy, {config.warmup} warm-up run(s); "
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
+        f"torch {machine['torch']}, transformers {machine['transformers']}"
+        + (
+            f", llama-cpp-python {machine['llama_cpp_python']}"
+            if "llama_cpp_python" in machine
+            else ""
+        )
+        + f"; load average at start {machine['load_average'][0]}.",
+        "",
+    ]
+    for name, summary in result.summaries.items():
+        parts += [f"**{name} prompts**", "", markdown_table(summary, lossless)]
+    if any(not flag for flag in lossless.values()):
+        parts.append(
+            "¹ llama.cpp computes with the Q4_1 weights directly; ours dequantizes them to float, "
+            "so near-ties may resolve differently. Not required to match.\n"
+        )
+    for family, reason in result.skipped.items():
+        parts.append(f"- skipped {family}: {reason}")
+    if result.failures:
+        parts += ["", "**Lossless check failed:** " + "; ".join(result.failures)]
+    return "\n".join(parts) + "\n"
+
+
+def write_outputs(result: DecodeBenchResult) -> dict[str, str]:
+    output = result.config.output
+    output.mkdir(parents=True, exist_ok=True)
+    stem = output / f"decode-{slug(result.model['name'])}-{result.model['device']}"
+    json_path, md_path, png_path = (stem.with_suffix(s) for s in (".json", ".md", ".png"))
+    json_path.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    md_path.write_text(render_markdown(result))
+    families = {row["name"]: (row["family"], row["k"]) for row in result.runners}
+    title = (
+        f"{result.model['name']} · {result.model['device']} {result.model['dtype']} · "
+        f"{len({m.prompt for m in result.measurements})} prompts · {result.machine['date']}"
+    )
+    plot_against_k(result.summaries["all"], families, png_path, title)
+    result.files = {"json": str(json_path), "markdown": str(md_path), "plot": str(png_path)}
+    return result.files
