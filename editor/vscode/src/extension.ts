@@ -27,6 +27,9 @@ import { formatStatus } from './status';
 /** The languages the server has tree-sitter grammars for. */
 export const LANGUAGES = ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go', 'rust', 'c', 'cpp', 'java'];
 
+/** VS Code's fixed debounce before it calls inline completion providers (1.100). */
+const VSCODE_INLINE_DEBOUNCE_MS = 50;
+
 function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
 }
@@ -87,8 +90,10 @@ class SdsatExtension implements vscode.Disposable {
     this.completions = new StreamingInlineCompletions({
       enabled: () => config().get<boolean>('enable', true),
       streaming: () => config().get<boolean>('streaming', true),
-      debounceMs: () => config().get<number>('debounceMs', 75),
+      // VS Code already waits 50 ms after the last keystroke before it asks the provider.
+      debounceMs: () => Math.max(0, config().get<number>('debounceMs', 75) - VSCODE_INLINE_DEBOUNCE_MS),
       log: (message) => this.output.warn(message),
+      trace: (message) => this.output.trace(message),
     });
     this.statusItem.command = 'sdsat.toggleCompletions';
     this.statusItem.name = 'sdsat-lsp';

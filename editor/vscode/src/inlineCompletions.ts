@@ -25,8 +25,11 @@ export interface StreamingOptions {
   enabled(): boolean;
   /** Show the text so far (true) or only the answer (false). */
   streaming(): boolean;
+  /** Extra wait before a request, after VS Code's own debounce. */
   debounceMs(): number;
   log(message: string): void;
+  /** Timing details (the output channel at trace level). */
+  trace(message: string): void;
 }
 
 /** Fewest milliseconds between two re-shows of a growing suggestion (each one blinks). */
@@ -75,6 +78,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     if (!this.options.enabled()) {
       return null;
     }
+    const called = Date.now();
     const uri = document.uri.toString();
     const key = { uri, version: document.version, position: { line: position.line, character: position.character } };
     let stream = this.streams.current(uri);
@@ -97,6 +101,10 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     const text = stream.shownText();
     stream.lastReturned = text;
     stream.lastTriggerKind = context.triggerKind;
+    this.options.trace(
+      `provide v${document.version} ${position.line}:${position.character} kind=${context.triggerKind} ` +
+        `answered after ${Date.now() - called} ms with ${text.length} chars`,
+    );
     if (text === '') {
       return null;
     }
@@ -107,6 +115,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
   onDelta(delta: CompletionDelta): void {
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === delta.uri);
     const outcome = this.streams.applyDelta(delta, document?.version);
+    this.options.trace(`delta v${delta.version} ${delta.text.length} chars: ${outcome}`);
     if (outcome === 'shown' && this.options.streaming()) {
       void this.retrigger(delta.uri);
     }
@@ -143,6 +152,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
         stream.cancel();
         return;
       }
+      this.options.trace(`request v${document.version} ${position.line}:${position.character}`);
       const result = await next(document, position, context, cancellation.token);
       if (cancellation.token.isCancellationRequested) {
         return;
@@ -203,10 +213,9 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     try {
       do {
         this.retriggerAgain = false;
-        const wait = this.lastRetrigger + RETRIGGER_INTERVAL_MS - Date.now();
-        if (wait > 0) {
-          await delay(wait);
-        }
+        // At least one macrotask: a provider call that this delta woke answers first (and sets
+        // lastReturned), so the re-trigger is skipped when it already showed the text.
+        await delay(Math.max(0, this.lastRetrigger + RETRIGGER_INTERVAL_MS - Date.now()));
         this.lastRetrigger = Date.now();
         const editor = vscode.window.activeTextEditor;
         const stream = this.streams.current(uri);
