@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import typing
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +163,10 @@ def attach_sat_adapter(model: Any, adapter: SatAdapter) -> AttachedAdapter:
         vector = adapter.sat_embedding.to(output.dtype)
         return torch.where(gate.mask.unsqueeze(-1), vector, output)
 
+    def forget_sats(module: nn.Module, inputs: Any) -> None:  # e.g. a call with inputs_embeds
+        gate.mask, gate.all_sat = None, False
+
+    attached.handles.append(model.register_forward_pre_hook(forget_sats))
     attached.handles.append(embedding.register_forward_pre_hook(find_sats))
     attached.handles.append(embedding.register_forward_hook(swap_in_sat_vector))
     modules = dict(model.named_modules())
@@ -191,8 +195,3 @@ def _lora_hook(pair: LoraPair, gate: SatGate) -> Callable[..., torch.Tensor]:
         return torch.index_put(output, where, output[where] + delta)
 
     return hook
-
-
-def adapter_parameters(adapter: SatAdapter) -> Iterator[tuple[str, nn.Parameter]]:
-    """Named parameters in the flat naming used on disk (see `artifact.py`)."""
-    yield from adapter.named_parameters()

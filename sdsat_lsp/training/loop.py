@@ -382,6 +382,9 @@ class Trainer:
         accuracy: SatAccuracy | None = None
         while state.step < config.max_steps:
             real, layout = sample_batch(self.dataset, config, state.step)
+            device = self.model.device
+            real = real.to(device)
+            layout = SatLayout(layout.group_ends.to(device), layout.k, layout.real_length)
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate_at(state.step, config)
             loss, result = training_step(self.model, real, layout, config, self.sat.id)

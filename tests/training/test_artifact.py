@@ -166,3 +166,15 @@ def test_mismatched_model_is_refused(tiny_dir: Path, sat_id: int, tmp_path: Path
     assert not (tmp_path / "missing").exists()
     with pytest.raises(ArtifactError, match="not found"):
         read_artifact(tmp_path / "missing")
+
+
+def test_a_call_without_input_ids_forgets_earlier_sats(
+    tiny_dir: Path, sat_id: int, tmp_path: Path
+) -> None:
+    directory = _write_random_artifact(tiny_dir, tmp_path / "artifact", "sat-adapter", sat_id)
+    sdsat, base = apply_artifact(_load(tiny_dir), directory), _load(tiny_dir)
+    ids = torch.tensor([[20, 21, sat_id, sat_id]])
+    embeds = base.get_input_embeddings()(torch.tensor([[20, 21, 22, 23]]))
+    with torch.no_grad():
+        sdsat(input_ids=ids)
+        assert torch.equal(sdsat(inputs_embeds=embeds).logits, base(inputs_embeds=embeds).logits)

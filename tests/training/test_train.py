@@ -62,7 +62,8 @@ def trained(pretrained_tiny_dir: Path, corpus: Path, tmp_path_factory: pytest.Te
 def test_tiny_model_learns_sat_drafts(trained, pretrained_tiny_dir: Path) -> None:  # type: ignore[no-untyped-def]
     trainer, untrained, result = trained
     assert result.final is not None
-    assert result.final.proxy_accepted > untrained.proxy_accepted + 0.5
+    # measured 0.16 → 0.67
+    assert result.final.proxy_accepted > untrained.proxy_accepted + 0.3
     held_out = trainer.dataset.held_out
     prompts = prompts_from_sequences(held_out, 6, 24)
     sdsat = apply_artifact(_load(pretrained_tiny_dir), trainer.output)
@@ -76,8 +77,9 @@ def test_tiny_model_learns_sat_drafts(trained, pretrained_tiny_dir: Path) -> Non
     )
     before = measure_acceptance(bare, prompts, 3, trainer.sat.id, max_new_tokens=24)
     assert after.equals_greedy == len(prompts)  # sdsat output is still plain greedy output
-    assert after.mean_accepted_per_round > before.mean_accepted_per_round + 0.5
-    assert after.tokens_per_pass > 1.2
+    # measured: 0.16 → 0.88 accepted drafts per round, 1.08 → 1.45 tokens per pass
+    assert after.mean_accepted_per_round > before.mean_accepted_per_round + 0.4
+    assert after.tokens_per_pass > 1.25
 
 
 def test_trained_exact_mode_keeps_base_logits(trained, pretrained_tiny_dir: Path) -> None:  # type: ignore[no-untyped-def]
