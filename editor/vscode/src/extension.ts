@@ -20,7 +20,7 @@ import {
 } from 'vscode-languageclient/node';
 import { StreamingInlineCompletions } from './inlineCompletions';
 import { COMPLETION_DELTA, isCompletionDelta, LATENCY_PREFIX, ServerStatus, STATUS } from './protocol';
-import { discoverServerCommand, findOnPath, ServerCommand } from './serverCommand';
+import { discoverServerCommand, findOnPath, normalizeServerCommand, ServerCommand } from './serverCommand';
 import { RESTART_SETTINGS, SECTION, serverSettingNames, serverSettings } from './settings';
 import { formatStatus } from './status';
 
@@ -123,7 +123,7 @@ class SdsatExtension implements vscode.Disposable {
 
   async start(): Promise<void> {
     const found = await discoverServerCommand({
-      serverCommand: config().get<string[]>('serverCommand', []),
+      serverCommand: normalizeServerCommand(config().get<unknown>('serverCommand')),
       pythonPath: config().get<string>('pythonPath', ''),
       workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
       home: os.homedir(),

@@ -35,6 +35,17 @@ export interface DiscoveryProbes {
 
 export const SERVER_MODULE_ARGS = ['-m', 'sdsat_lsp', 'serve'];
 
+/** `sdsat.serverCommand` as written: an array of words, or (tolerated) one string split on spaces. */
+export function normalizeServerCommand(raw: unknown): string[] {
+  if (Array.isArray(raw)) {
+    return raw.filter((part): part is string => typeof part === 'string');
+  }
+  if (typeof raw === 'string') {
+    return raw.trim().split(/\s+/).filter((part) => part.length > 0);
+  }
+  return [];
+}
+
 export function expandVariables(value: string, workspaceFolder: string | undefined, home: string): string {
   let expanded = value;
   if (workspaceFolder !== undefined) {

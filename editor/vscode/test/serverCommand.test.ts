@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { DiscoveryProbes, discoverServerCommand, expandVariables, findOnPath } from '../src/serverCommand';
+import { DiscoveryProbes, discoverServerCommand, expandVariables, findOnPath, normalizeServerCommand } from '../src/serverCommand';
 
 function probes(overrides: Partial<DiscoveryProbes> = {}): DiscoveryProbes {
   return {
@@ -76,4 +76,11 @@ test('findOnPath returns the first executable candidate', async () => {
   assert.equal(found, binary);
   assert.equal(await findOnPath('sdsat-lsp', undefined, isExecutable), undefined);
   fs.rmSync(directory, { recursive: true });
+});
+
+test('sdsat.serverCommand as an array, a string, or junk', () => {
+  assert.deepEqual(normalizeServerCommand(['/opt/bin/sdsat-lsp', 'serve', 3]), ['/opt/bin/sdsat-lsp', 'serve']);
+  assert.deepEqual(normalizeServerCommand(' /opt/bin/sdsat-lsp  serve '), ['/opt/bin/sdsat-lsp', 'serve']);
+  assert.deepEqual(normalizeServerCommand(undefined), []);
+  assert.deepEqual(normalizeServerCommand({ command: 'x' }), []);
 });
