@@ -16,6 +16,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,12 @@ async def bench_lsp(
     keystrokes: int = 100,
     source: Path = SAMPLE,
     timeout_s: float = 120.0,
+    report: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Both modes, one after the other on fresh servers; ratios are reuse-off / reuse-on."""
+    """Both modes, one after the other on fresh servers; ratios are reuse-off / reuse-on.
+
+    `report(mode, summary)` is called as each mode finishes (progress for long runs).
+    """
     text = source.read_text(encoding="utf-8")
     results: dict[str, Any] = {"keystrokes": keystrokes, "source": str(source)}
     for name, reuse in (("prefix_reuse", True), ("no_prefix_reuse", False)):
@@ -107,6 +112,8 @@ async def bench_lsp(
         )
         results.setdefault("model", run["status"])
         results[name] = summarize_mode(run)
+        if report is not None:
+            report(name, results[name])
     on, off = results["prefix_reuse"], results["no_prefix_reuse"]
     for field in ("first_delta_ms_p50", "first_delta_ms_p90", "prefill_ms_p50"):
         if on[field] and off[field]:
@@ -123,7 +130,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = wire_options(args)
     options.pop("prefixReuse", None)  # both modes run
-    results = asyncio.run(bench_lsp(options, keystrokes=args.keystrokes, source=args.source))
+
+    def report(mode: str, summary: dict[str, Any]) -> None:
+        print(f"{mode}: {json.dumps(summary)}", file=sys.stderr, flush=True)
+
+    results = asyncio.run(
+        bench_lsp(options, keystrokes=args.keystrokes, source=args.source, report=report)
+    )
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
