@@ -94,6 +94,12 @@ class Engine:
             strategy_reason=reason,
         )
         tokenizer = loaded.tokenizer
+        # Any special token (FIM markers, chat or file separators) ends a completion: its text
+        # must never reach the editor, and greedy decoding past it leaves the code anyway.
+        special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+        markers = {spec.fim_prefix_id, spec.fim_suffix_id, spec.fim_middle_id, spec.sat_id}
+        special |= {i for i in markers if i is not None}
+        self.stop_token_ids = spec.stop_ids() | special | set(tokenizer.all_special_ids)
         self._marker_ids = tokenizer.encode(INFILL_MARKER, add_special_tokens=False)
         bos = tokenizer.bos_token_id
         adds_bos = bos is not None and tokenizer.encode("a")[:1] == [bos]
@@ -183,7 +189,7 @@ class Engine:
             strategy=chosen,
             k=chosen_k,
             max_new_tokens=max_new_tokens,
-            stop_token_ids=spec.stop_ids(),
+            stop_token_ids=self.stop_token_ids,
             sat_id=spec.sat_id,
             stop=stop,
             reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,

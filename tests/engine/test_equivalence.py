@@ -201,3 +201,14 @@ def test_sdsat_without_sat_token_is_refused(tiny_loaded: LoadedModel) -> None:
     assert resolve_strategy("auto", 0, dataclasses.replace(spec, sat_id=5, trained_k=4), "cuda")[
         :2
     ] == ("sdsat", 4)
+
+
+def test_special_tokens_end_a_completion_and_never_reach_the_text(tiny_engine: Engine) -> None:
+    vocab = tiny_engine.loaded.tokenizer.get_vocab()
+    assert {vocab["<MID>"], vocab["<PRE>"], vocab["</s>"]} <= tiny_engine.stop_token_ids
+    for seed in range(20):
+        prompt = tiny_engine.encode_prompt(f"value_{seed} = compute({seed})\n")
+        generation = tiny_engine.generate(prompt, max_new_tokens=24, reuse_prefix=False)
+        text = generation.collect()
+        assert not set(generation.tokens) & tiny_engine.stop_token_ids
+        assert "<MID>" not in text and "<PRE>" not in text and "</s>" not in text
