@@ -40,8 +40,10 @@ typecheck: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-test: fetch-model lint typecheck
-	$(PY) -m pytest -q
+# The README's test command and CI's: lint, types, the VS Code extension's build and unit
+# tests, then the whole pytest suite (real server, grammars, headless Neovim, default model).
+test: fetch-model lint typecheck vscode-build
+	$(PY) -m pytest -q --durations=15
 
 bench: fetch-model
 	$(SDSAT) bench decode
