@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import statistics
 import sys
@@ -85,6 +86,11 @@ def summarize_mode(run: dict[str, Any]) -> dict[str, Any]:
         "reused_prompt_share_mean": round(statistics.fmean(reused), 3) if reused else None,
         "superseded": len(superseded),
         "superseded_stopped_before_next_pass": len(stopped),
+        # The rest finished on their own (stop rule, EOS, length) in the pass during which the
+        # newer request arrived: there was no next pass to skip.
+        "superseded_finished_anyway": dict(
+            collections.Counter(r.get("finish_reason", "") for r in superseded if r not in stopped)
+        ),
         "superseded_stopped_share": (
             round(len(stopped) / len(superseded), 4) if superseded else None
         ),
