@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter, attached_adapter
 
