@@ -10,6 +10,7 @@ Writes `decode-<model>.json` (everything, per prompt), `.md` (tables) and `.png`
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -178,6 +179,7 @@ def run_decode_bench(
             f"[{index + 1}/{len(encoded)}] {prompt.name}: {len(ids)} prompt tokens, "
             f"ar {ar_row.tokens_per_second:.1f} tok/s"
         )
+    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     order = [runner.name for runner in runners]
     summaries = {"all": summarize(measurements, order)}
     for prompt_set in config.prompt_sets:
@@ -228,10 +230,13 @@ def render_markdown(result: DecodeBenchResult) -> str:
             if "llama_cpp_python" in machine
             else ""
         )
-        + f"; load average at start {machine['load_average'][0]}.",
+        + f"; 1-minute load average {machine['load_average'][0]} at the start, "
+        + f"{machine.get('load_average_end', ['?'])[0]} at the end.",
         "",
     ]
     for name, summary in result.summaries.items():
+        if name != "all" and len(result.config.prompt_sets) == 1:
+            continue  # the same rows as "all"
         parts += [f"**{name} prompts**", "", markdown_table(summary, lossless)]
     if any(not flag for flag in lossless.values()):
         parts.append(

@@ -162,7 +162,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         reused = row["reused_prefix_tokens_median"]
         lines.append(
             f"| {row['session']} | {'on' if row['prefix_reuse'] else 'off'} | {row['requests']} "
-            f"| {row['cancelled_share']:.0%} | {triple(row['keystroke_to_first_delta_ms'])} "
+            f"| {row['cancelled_share']:.1%} | {triple(row['keystroke_to_first_delta_ms'])} "
             f"| {triple(row['keystroke_to_final_ms'])} "
             f"| {'–' if reused is None else f'{reused:.0f}'}, {row['reused_prefix_share']:.0%} "
             f"| {row['server_prefill_ms']['p50'] or 0:.0f} |"
