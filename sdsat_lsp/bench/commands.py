@@ -93,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of replaying: record a session typed over SOURCE lines --lines",
     )
     lsp.add_argument("--lines", default="", help="START:END lines to type with --record")
+    lsp.add_argument(
+        "--back-to-back",
+        type=int,
+        metavar="N",
+        help="instead of replaying: the server package's bench (sdsat_lsp.server.bench): N "
+        "keystrokes, each sent once the previous request streamed its first delta",
+    )
 
     context = sub.add_parser("context", help="prompt building on a 10,000-line file")
     context.add_argument("--lines", type=int, default=10_000)

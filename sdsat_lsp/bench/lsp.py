@@ -179,6 +179,8 @@ def run_lsp_command(args: argparse.Namespace) -> int:
 
     if args.record is not None:
         return record_command(args)
+    if args.back_to_back is not None:
+        return back_to_back_command(args)
     try:
         sessions = [load_session(path) for path in (args.session or [BUNDLED])]
     except SessionError as error:
@@ -228,4 +230,25 @@ def record_command(args: argparse.Namespace) -> int:
     path = args.output / f"session-{session.name}.json"
     path.write_text(json.dumps(session.to_dict(), indent=0) + "\n")
     print(path)
+    return 0
+
+
+def back_to_back_command(args: argparse.Namespace) -> int:
+    """Delegate to the server package's own benchmark (no debounce, no recorded timing)."""
+    from sdsat_lsp.bench.decode import slug
+    from sdsat_lsp.server.bench import bench_lsp
+
+    options = {
+        "model": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "strategy": args.strategy,
+        "k": args.k,
+        "maxNewTokens": args.max_new_tokens,
+    }
+    results = asyncio.run(bench_lsp(options, keystrokes=args.back_to_back))
+    args.output.mkdir(parents=True, exist_ok=True)
+    path = args.output / f"lsp-back-to-back-{slug(args.model)}.json"
+    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(json.dumps(results, indent=1, default=str))
     return 0
