@@ -2,7 +2,8 @@
 completion shapes and stop rules.
 
 Pure Python plus tree-sitter: no torch, no LSP types. The server feeds `DocumentStore` and calls
-`build_prompt`; the engine streams with `Prompt.stop.check` and cleans with `finalize`.
+`build_prompt`; the engine stops with `Prompt.stop.check`, the server shows `visible` while
+streaming and inserts `finalize` at the end.
 """
 
 from sdsat_lsp.context.document import (
