@@ -1,11 +1,31 @@
 """Decoding engine: strategies ar | sdsat | lookup, streaming text, prefix-KV reuse, worker.
 
 Knows nothing of LSP or tree-sitter; imports only `sdsat_lsp.model` and `sdsat_lsp.config`.
+Names are resolved lazily (PEP 562): the language server imports the worker at start-up and
+must answer `initialize` before torch (seconds to import) is loaded on the worker thread.
 """
 
-from sdsat_lsp.engine.engine import Engine, EngineInfo, StrategyError, resolve_strategy
-from sdsat_lsp.engine.generation import Generation, GenerationRequest, GenerationStats
-from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdsat_lsp.engine.engine import Engine, EngineInfo, StrategyError, resolve_strategy
+    from sdsat_lsp.engine.generation import Generation, GenerationRequest, GenerationStats
+    from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
+
+_HOMES = {
+    "Engine": "engine",
+    "EngineInfo": "engine",
+    "StrategyError": "engine",
+    "resolve_strategy": "engine",
+    "Generation": "generation",
+    "GenerationRequest": "generation",
+    "GenerationStats": "generation",
+    "CancelToken": "worker",
+    "CompletionWorker": "worker",
+}
 
 __all__ = [
     "CancelToken",
@@ -18,3 +38,9 @@ __all__ = [
     "StrategyError",
     "resolve_strategy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -73,10 +73,15 @@ def run(args: argparse.Namespace) -> int:
         final_text = ""
         stats = None
     else:
-        for delta in generation:
-            if not args.json:
-                sys.stdout.write(delta)
+        shown = ""
+        for _ in generation:
+            # Print what an editor would show: the stop rule's view of the raw text so far.
+            raw = generation.text
+            visible = raw if args.no_stop_rules else prompt.stop.visible(raw)
+            if not args.json and visible.startswith(shown):
+                sys.stdout.write(visible[len(shown) :])
                 sys.stdout.flush()
+                shown = visible
         final_text = (
             generation.text if args.no_stop_rules else prompt.stop.finalize(generation.text)
         )

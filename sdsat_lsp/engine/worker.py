@@ -13,9 +13,10 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sdsat_lsp.engine.engine import Engine
+if TYPE_CHECKING:  # the worker itself must not import torch (see engine/__init__)
+    from sdsat_lsp.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

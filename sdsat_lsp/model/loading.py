@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,12 +214,15 @@ def load_model(
     path, registry_spec = resolve_reference(reference)
     artifact = path / ARTIFACT_FILE
     base_path = path
-    if artifact.is_file():  # a `sdsat-lsp train` output: base model + SAT adapter
+    if artifact.is_file():  # a `sdsat-lsp train` output: SAT adapter over a base, or full weights
+        from sdsat_lsp.model.artifact import weights_source
+
         try:
-            base_reference = json.loads(artifact.read_text())["base"]
+            base_reference = weights_source(path)
         except (OSError, ValueError, KeyError) as error:
             raise ModelLoadError(f"{artifact} is not a valid SDSAT artifact: {error}") from error
-        base_path, registry_spec = resolve_reference(str(base_reference))
+        if Path(base_reference) != path.resolve():
+            base_path, registry_spec = resolve_reference(base_reference)
     if not any(base_path.glob("*.safetensors")):
         pickles = [p.name for p in base_path.glob("*.bin")] + [
             p.name for p in base_path.glob("*.pt")

@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sdsat_lsp.config import Settings
 from sdsat_lsp.context import DocumentStore, Position, Shape, build_prompt
-from sdsat_lsp.engine import Engine
 from sdsat_lsp.engine.worker import CancelToken
 from sdsat_lsp.server.latency import LatencyRecord
+
+if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
+    from sdsat_lsp.engine import Engine
 
 
 def elapsed_ms(since: float) -> float:
@@ -125,13 +128,16 @@ def run_completion(
         k=settings.k or None,
         reuse_prefix=settings.prefix_reuse,
     )
-    text = ""
+    raw = ""
+    shown = ""
     for delta in generation:
-        if not delta:
-            continue
-        text += delta
-        if not ticket.cancelled():
-            send_text(text)
+        raw += delta
+        # The ghost text is the stop rule's view of the raw text (cursor whitespace aligned,
+        # leading blank lines dropped), never the raw deltas.
+        visible = prompt.stop.visible(raw)
+        if visible != shown and not ticket.cancelled():
+            shown = visible
+            send_text(visible)
     record.generate_ms = elapsed_ms(started)
     record.add_engine_stats(generation.stats.to_dict())
     record.finish_reason = generation.finish_reason

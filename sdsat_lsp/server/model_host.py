@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdsat_lsp.config import Settings, camel_case
-from sdsat_lsp.engine import Engine, EngineInfo
 from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
+
+if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
+    from sdsat_lsp.engine import Engine, EngineInfo
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class ModelHost:
                 self._on_progress(message)
 
         def load_engine() -> Engine:
+            from sdsat_lsp.engine.engine import Engine
+
             return Engine.load(settings, progress=progress)
 
         if self._worker is None:

@@ -41,6 +41,10 @@ def describe_structure_error(error: BaseException) -> str:
 
 class SdsatProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if "method" in data and "params" not in data:
+            # JSON-RPC lets a request without parameters leave `params` out (vscode-jsonrpc's
+            # `sendRequest("sdsat/status")` does); pygls' generic message type requires it.
+            data = {**data, "params": None}
         try:
             return super().structure_message(data)
         except JsonRpcException as error:

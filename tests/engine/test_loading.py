@@ -72,3 +72,32 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
         pytest.skip("a GPU is present")
     with pytest.raises(ModelLoadError, match="no CUDA GPU"):
         choose_device("cuda", "auto")
+
+
+def test_full_mode_artifact_loads_its_own_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sdsat_lsp.model.artifact import SdsatArtifact, write_artifact
+    from sdsat_lsp.training.adapter import new_adapter
+
+    tuned = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    with torch.no_grad():
+        tuned.model.layers[0].mlp.down_proj.weight.mul_(3.0)  # "fine-tuned" weights
+    sat_id = AutoTokenizer.from_pretrained(tiny_model_dir).convert_tokens_to_ids("<SAT>")
+    adapter = new_adapter(tuned, "sat-embedding", sat_id, rank=4, alpha=8.0)
+    artifact = SdsatArtifact(
+        base=str(tiny_model_dir), mode="full", sat_id=sat_id, trained_k=3, recommended_k=3,
+        full_weights=True,
+    )  # fmt: skip
+    directory = write_artifact(
+        tmp_path / "full", artifact, adapter, model=tuned,
+        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
+    )  # fmt: skip
+    loaded = load_model(str(directory), device="cpu")
+    ids = torch.tensor([[10, 11, 12, 13]])
+    with torch.no_grad():
+        expected = tuned(input_ids=ids).logits
+        actual = loaded.model(input_ids=ids).logits
+    torch.testing.assert_close(actual, expected)
+    assert loaded.spec.sat_id == sat_id and loaded.spec.trained_k == 3

@@ -10,6 +10,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from sdsat_lsp.server.client import plain
+
 from .conftest import Server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -124,3 +126,10 @@ async def test_invalid_configuration_warns_once_and_keeps_the_valid_part(
     finally:
         tiny_server.configure({})
     assert (await tiny_server.status())["state"] == "ready"
+
+
+async def test_status_request_without_params_is_answered(tiny_server: Server) -> None:
+    # JSON-RPC allows leaving `params` out; vscode-jsonrpc does for `sendRequest(method)`.
+    status = plain(await send_raw_request(tiny_server, {"id": 5501, "method": "sdsat/status"}))
+    assert status["state"] in {"loading", "ready", "error"}
+    assert "model" in status

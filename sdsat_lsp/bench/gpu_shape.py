@@ -1,0 +1,146 @@
+"""GPU check on a 7B-shaped Llama with random weights: pass cost, equivalence, memory.
+
+No checkpoint can reach the lent GPU machines, so this builds CodeLlama-7B's shape (4096 wide,
+32 layers, vocab 32016) with random weights on the GPU and measures what does not depend on
+training: the cost of a forward pass with n new tokens relative to one (the fact SDSAT's
+speed-up rests on), whether `lookup`/`sdsat` rounds reproduce `ar` token for token per dtype,
+decoding speed of our `ar` against transformers' `generate`, and peak memory.
+Run: `python -m sdsat_lsp.bench.gpu_shape [--layers 32] [--out FILE.json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from sdsat_lsp.engine.decoding import Decoder
+from sdsat_lsp.engine.kv_cache import KVCache
+
+SAT_ID = 32011
+
+
+def build(dtype: torch.dtype, layers: int) -> Any:
+    config = LlamaConfig(
+        vocab_size=32016,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=layers,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+    )
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model: Any = LlamaForCausalLM(config)
+    return model.to(dtype=dtype).eval()
+
+
+def timed(fn: Any, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def pass_costs(model: Any, context: int = 512) -> dict[int, float]:
+    cache = KVCache()
+    decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
+    decoder.prefill(list(range(100, 100 + context)))
+    costs = {}
+    for n in (1, 2, 4, 6, 8, 12, 16):
+
+        def one_pass(n: int = n) -> None:
+            decoder.forward(list(range(200, 200 + n)), keep=n)
+            cache.crop_to(context)
+
+        timed(one_pass, 3)
+        costs[n] = round(timed(one_pass, 15), 3)
+    return costs
+
+
+def decode(
+    model: Any, prompt: list[int], strategy: str, k: int, tokens: int
+) -> tuple[list[int], int]:
+    cache = KVCache()
+    decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
+    decoder.prefill(prompt[:-1])
+    committed = list(prompt)
+    while len(committed) - len(prompt) < tokens:
+        pending = committed[-1]
+        if strategy == "sdsat":
+            round_ = decoder.sdsat_round(pending, SAT_ID, k)
+        elif strategy == "lookup":
+            round_ = decoder.lookup_round(pending, committed, k)
+        else:
+            round_ = decoder.ar_round(pending)
+        committed.extend(round_.committed)
+    return committed[len(prompt) : len(prompt) + tokens], decoder.passes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--layers", type=int, default=32)
+    parser.add_argument("--prompts", type=int, default=6)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    rng = random.Random(0)
+    prompts = []
+    for _ in range(args.prompts):
+        body = [rng.randrange(3, 32000) for _ in range(120)]
+        prompts.append(body + body[:60])  # a repeat so that lookup has drafts
+    report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    for dtype in (torch.bfloat16, torch.float16, torch.float32):
+        torch.cuda.reset_peak_memory_stats()
+        model = build(dtype, args.layers)
+        entry: dict[str, Any] = {"pass_ms": pass_costs(model)}
+        base = entry["pass_ms"][1]
+        entry["pass_cost_ratio"] = {n: round(ms / base, 3) for n, ms in entry["pass_ms"].items()}
+        for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5)):
+            matches, seconds, passes = 0, 0.0, 0
+            for prompt in prompts:
+                reference, _ = decode(model, prompt, "ar", 0, args.tokens)
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                tokens, used = decode(model, prompt, strategy, k, args.tokens)
+                torch.cuda.synchronize()
+                seconds += time.perf_counter() - start
+                passes += used
+                matches += tokens == reference
+            entry[f"{strategy}_k{k}"] = {
+                "identical_to_ar": f"{matches}/{len(prompts)}",
+                "tokens_per_s": round(args.tokens * len(prompts) / seconds, 1),
+                "tokens_per_pass": round(args.tokens * len(prompts) / passes, 3),
+            }
+        prompt_t = torch.tensor([prompts[0]], device="cuda")
+
+        def hf_generate(model: Any = model, prompt_t: torch.Tensor = prompt_t) -> None:
+            model.generate(
+                prompt_t, do_sample=False, max_new_tokens=args.tokens, min_new_tokens=args.tokens
+            )
+
+        hf_generate()
+        entry["hf_generate_tokens_per_s"] = round(args.tokens / (timed(hf_generate, 3) / 1000), 1)
+        entry["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        report[str(dtype).removeprefix("torch.")] = entry
+        print(json.dumps({str(dtype): entry}), flush=True)
+        del model
+        torch.cuda.empty_cache()
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
