@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # pygls logs every message body (document text included) at INFO
+        logging.getLogger("pygls").setLevel(logging.WARNING)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
