@@ -170,6 +170,18 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The server settings (wire names) that the benchmark flags set."""
+    return {
+        "model": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "strategy": args.strategy,
+        "k": args.k,
+        "maxNewTokens": args.max_new_tokens,
+    }
+
+
 def run_lsp_command(args: argparse.Namespace) -> int:
     from sdsat_lsp.bench.decode import slug
     from sdsat_lsp.bench.report import machine_info
@@ -185,14 +197,7 @@ def run_lsp_command(args: argparse.Namespace) -> int:
         sessions = [load_session(path) for path in (args.session or [BUNDLED])]
     except SessionError as error:
         raise CommandError(str(error)) from error
-    options = {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "strategy": args.strategy,
-        "k": args.k,
-        "maxNewTokens": args.max_new_tokens,
-    }
+    options = server_options(args)
     debounce = Settings().debounce_ms if args.debounce_ms is None else args.debounce_ms
     config = ReplayConfig(options, debounce, args.time_scale)
     machine = machine_info()
@@ -238,14 +243,7 @@ def back_to_back_command(args: argparse.Namespace) -> int:
     from sdsat_lsp.bench.decode import slug
     from sdsat_lsp.server.bench import bench_lsp
 
-    options = {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "strategy": args.strategy,
-        "k": args.k,
-        "maxNewTokens": args.max_new_tokens,
-    }
+    options = server_options(args)
     results = asyncio.run(bench_lsp(options, keystrokes=args.back_to_back))
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"lsp-back-to-back-{slug(args.model)}.json"

@@ -22,10 +22,10 @@ import torch
 
 from sdsat_lsp.training.masking import (
     SatLayout,
-    as_model_mask,
     data_targets,
     greedy_target_positions,
     sample_group_ends,
+    sat_group_logits,
 )
 
 
@@ -67,8 +67,6 @@ def measure_sat_accuracy(
     """Teacher-forced SAT accuracy per position on held-out sequences (fixed group points)."""
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    attn = model.config._attn_implementation
     correct_greedy = torch.zeros(k)
     correct_data = torch.zeros(k)
     accepted = 0.0
@@ -81,14 +79,7 @@ def measure_sat_accuracy(
         greedy = prefix.logits.argmax(-1)  # (B, L)
         positions = greedy_target_positions(layout)
         greedy_targets = greedy.gather(1, positions.flatten(1)).view_as(positions)
-        sat_ids = torch.full((real.shape[0], layout.groups * k), sat_id, device=device)
-        logits = model(
-            input_ids=sat_ids,
-            position_ids=layout.sat_position_ids(),
-            attention_mask=as_model_mask(layout.sat_rows_mask(), attn, dtype),
-            past_key_values=prefix.past_key_values,
-            use_cache=True,
-        ).logits
+        logits = sat_group_logits(model, layout, sat_id, prefix.past_key_values)
         drafts = logits.argmax(-1).view_as(positions)  # (B, G, k)
         hits = drafts == greedy_targets
         correct_greedy += hits.flatten(0, 1).sum(0).float().cpu()

@@ -57,6 +57,7 @@ from sdsat_lsp.training.masking import (
     data_targets,
     greedy_target_positions,
     sample_group_ends,
+    sat_group_logits,
 )
 
 log = logging.getLogger(__name__)
@@ -117,14 +118,7 @@ def training_step(
                 logits_to_keep=keep if config.targets == "greedy" else 1,
             )
         real_logits = prefix.logits
-        sat_ids = torch.full((real.shape[0], layout.groups * k), sat_id, device=real.device)
-        sat_logits = model(
-            input_ids=sat_ids,
-            position_ids=layout.sat_position_ids(),
-            attention_mask=as_model_mask(layout.sat_rows_mask(), attn, dtype),
-            past_key_values=prefix.past_key_values,
-            use_cache=True,
-        ).logits
+        sat_logits = sat_group_logits(model, layout, sat_id, prefix.past_key_values)
         if config.targets == "greedy":  # keep-index → row of real_logits
             lookup = torch.full((real.shape[1],), -1, dtype=torch.long, device=real.device)
             lookup[keep] = torch.arange(len(keep), device=real.device)

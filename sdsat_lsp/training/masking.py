@@ -20,6 +20,7 @@ This module knows nothing of models or optimisers: tensors in, tensors out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -125,3 +126,23 @@ def as_model_mask(mask: torch.Tensor, attn_implementation: str, dtype: torch.dty
         return mask
     additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
     return additive.masked_fill(~mask, torch.finfo(dtype).min)
+
+
+def sat_group_logits(
+    model: Any, layout: SatLayout, sat_id: int, past_key_values: Any
+) -> torch.Tensor:
+    """Logits at every SAT of `layout`, run over the real tokens' KV cache.
+
+    All groups go in one pass: each SAT row sees its real prefix (from the cache) and the
+    earlier SATs of its group, with position ids continuing its prefix. Shape (B, G·k, V).
+    """
+    positions = layout.sat_position_ids()
+    dtype = next(model.parameters()).dtype
+    attn = model.config._attn_implementation
+    return model(
+        input_ids=torch.full_like(positions, sat_id),
+        position_ids=positions,
+        attention_mask=as_model_mask(layout.sat_rows_mask(), attn, dtype),
+        past_key_values=past_key_values,
+        use_cache=True,
+    ).logits
