@@ -130,6 +130,6 @@ async def test_invalid_configuration_warns_once_and_keeps_the_valid_part(
 
 async def test_status_request_without_params_is_answered(tiny_server: Server) -> None:
     # JSON-RPC allows leaving `params` out; vscode-jsonrpc does for `sendRequest(method)`.
-    status = plain(await send_raw_request(tiny_server, {"id": 5501, "method": "sdsat/status"}))
+    status = plain(await send_raw_request(tiny_server, {"id": 5601, "method": "sdsat/status"}))
     assert status["state"] in {"loading", "ready", "error"}
     assert "model" in status
