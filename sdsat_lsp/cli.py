@@ -1,8 +1,8 @@
 """`sdsat-lsp` command line: a table of sub-commands, each owned by the package that does the work.
 
-Each entry names a module with `add_arguments(parser)` and `run(args) -> int`. Modules are
-imported only when their command runs, so `sdsat-lsp --help` and the context-only commands
-start without importing torch.
+Each entry names a module (or `module:Object`) with `add_arguments(parser)` and
+`run(args) -> int`. Modules are imported only when their command runs, so `sdsat-lsp --help`
+and the context-only commands start without importing torch.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "complete": ("sdsat_lsp.engine.commands", "stream a completion at FILE:LINE:COLUMN"),
     "fetch-model": (
-        "sdsat_lsp.model.fetch",
+        "sdsat_lsp.models_cli:FetchModel",
         "fetch the embedded default model (once, offline after)",
     ),
-    "models": ("sdsat_lsp.model.registry", "list the model registry"),
+    "models": ("sdsat_lsp.models_cli:ListModels", "list the model registry"),
     "prompt": ("sdsat_lsp.prompt_command", "show the prompt pieces and shape at a position"),
     "serve": ("sdsat_lsp.server.commands", "run the language server (stdio or --tcp)"),
     "demo": ("sdsat_lsp.server.demo", "replay typing against the real server; print ghost text"),
@@ -35,6 +36,13 @@ class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 2, no traceback."""
 
 
+def load_command(target: str) -> Any:
+    """`package.module` or `package.module:Object`; the target has add_arguments and run."""
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sdsat-lsp", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
@@ -43,7 +51,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
-            importlib.import_module(module_name).add_arguments(command_parser)
+            load_command(module_name).add_arguments(command_parser)
     return parser
 
 
@@ -57,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:  # pygls logs every message body (document text included) at INFO
         logging.getLogger("pygls").setLevel(logging.WARNING)
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module = load_command(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
     except CommandError as error:

@@ -8,7 +8,6 @@ load in seconds. This is the only code that touches the network, and only when a
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -18,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from sdsat_lsp.model.registry import ModelSpec, find_spec
+from sdsat_lsp.model.registry import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,28 +101,3 @@ def fetch(spec: ModelSpec, *, force: bool = False) -> Path:
         log.info("converting %s to safetensors (about a minute, once)", gguf_path.name)
         convert_gguf(gguf_path, spec.cache_path())
     return spec.cache_path()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", nargs="?", default="smollm2-135m", help="registry name")
-    parser.add_argument("--force", action="store_true", help="download and convert again")
-    parser.add_argument(
-        "--gguf", type=Path, help="convert this local GGUF file instead of downloading"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    from sdsat_lsp.cli import CommandError
-
-    spec = find_spec(args.name)
-    if spec is None:
-        raise CommandError(f"unknown model {args.name!r} (see `sdsat-lsp models`)")
-    try:
-        if args.gguf is not None:
-            path = convert_gguf(args.gguf, spec.cache_path())
-        else:
-            path = fetch(spec, force=args.force)
-    except FetchError as error:
-        raise CommandError(str(error)) from error
-    print(path)
-    return 0

@@ -3,12 +3,11 @@
 A `ModelSpec` says where the weights come from and which special token ids the engine needs
 (FIM, EOS/EOT, SAT). A local model directory may carry its own `sdsat-model.toml` with the same
 keys; unknown directories get a spec derived from their tokenizer plus CLI overrides.
-`sdsat-lsp models` lists the registry.
+`sdsat-lsp models` (sdsat_lsp/model_cli.py) lists the registry.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import tomllib
 from dataclasses import dataclass
@@ -113,24 +112,3 @@ def spec_for_hf_repo_dir(directory: Path) -> ModelSpec | None:
         if spec.hf_repo and spec.hf_repo.split("/")[-1].lower() == directory.name.lower():
             return spec
     return None
-
-
-# --- `sdsat-lsp models` -------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the specs as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    import json
-
-    specs = load_registry()
-    if args.json:
-        print(json.dumps({n: dataclasses.asdict(s) for n, s in specs.items()}, indent=2))
-        return 0
-    for spec in specs.values():
-        where = spec.cache_path()
-        state = "ready" if where.exists() else "not downloaded"
-        print(f"{spec.name:<22} {spec.description}  [{state}: {where}]")
-    return 0
