@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-Strategy = Literal["auto", "ar", "sdsat", "lookup"]
+Strategy = Literal["auto", "ar", "sdsat", "sdsat-tree", "lookup"]
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 LogLevel = Literal["error", "warning", "info", "debug"]
@@ -41,11 +41,14 @@ class Settings:
     )
     strategy: Strategy = field(
         default="auto",
-        metadata=_doc("Decoding: ar (plain greedy), sdsat, lookup, or auto (fastest lossless)."),
+        metadata=_doc(
+            "Decoding: ar (plain greedy), sdsat (two passes per round), sdsat-tree (one pass "
+            "per round), lookup, or auto (fastest lossless)."
+        ),
     )
     k: int = field(
         default=0,
-        metadata=_doc("Drafts per round for sdsat/lookup; 0 = the model's recommended k."),
+        metadata=_doc("Drafts per round (sdsat, sdsat-tree, lookup); 0 = the model's own k."),
     )
     max_new_tokens: int = field(default=64, metadata=_doc("Most tokens one completion generates."))
     context_tokens: int = field(

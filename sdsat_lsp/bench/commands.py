@@ -11,8 +11,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
 from sdsat_lsp.bench.prompts import PROMPT_SETS
+from sdsat_lsp.config import Strategy
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -74,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="recorded typing session JSON (repeatable; default: the bundled one)",
     )
-    lsp.add_argument("--strategy", default="auto", choices=["auto", "ar", "sdsat", "lookup"])
+    lsp.add_argument("--strategy", default="auto", choices=list(get_args(Strategy)))
     lsp.add_argument("--k", type=int, default=0, help="drafts per round (0: recommended)")
     lsp.add_argument("--max-new-tokens", type=int, default=32)
     lsp.add_argument(

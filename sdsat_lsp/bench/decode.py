@@ -31,7 +31,7 @@ from sdsat_lsp.config import Settings
 from sdsat_lsp.engine import Engine, StrategyError
 
 ALL_RUNNERS = (*ENGINE_STRATEGIES, *HF_PEERS, "llama.cpp", "llama.cpp-lookup")
-DRAFTING = frozenset({"sdsat", "lookup", "hf-lookup", "llama.cpp-lookup"})
+DRAFTING = frozenset({"sdsat", "sdsat-tree", "lookup", "hf-lookup", "llama.cpp-lookup"})
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sdsat_lsp.bench.measure import Measurement, PeakMemory
 from sdsat_lsp.engine import Engine
 
-ENGINE_STRATEGIES = ("ar", "sdsat", "lookup")
+ENGINE_STRATEGIES = ("ar", "sdsat", "sdsat-tree", "lookup")
 HF_PEERS = ("hf-greedy", "hf-lookup")
 
 

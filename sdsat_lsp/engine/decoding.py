@@ -1,4 +1,4 @@
-"""Greedy decoding rounds: `ar`, `sdsat` (two-step draft-then-verify) and `lookup`.
+"""Greedy decoding rounds: `ar`, `sdsat` (two-step draft-then-verify), `sdsat-tree`, `lookup`.
 
 State between rounds: the KV cache holds every committed token except the last one, which is
 `pending` and is fed by the next forward pass. A round runs its passes and returns the tokens
@@ -10,6 +10,8 @@ SDSAT round (k semantic adaptive tokens, id `sat`):
           SAT is a draft d_i for the token i steps after y; drop the SAT cache entries.
   step 2  verify: feed [y, d_1..d_k] → argmax a_0..a_k; accept the longest prefix with
           d_i == a_{i-1}; commit y, d_1..d_m and the bonus token a_m; drop rejected entries.
+SDSAT tree round (`sdsat-tree`): step 2 of one round and step 1 of the next in one pass, with
+          a SAT group after every candidate prefix (sat_tree.py): one pass per round.
 Lookup round: drafts come from the last n-gram's earlier occurrence in the context
 (prompt-lookup decoding), then the same verify step with `pending` as the head.
 """
@@ -23,6 +25,7 @@ from typing import Any
 import torch
 
 from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.engine.sat_tree import SatTree, as_model_mask, build_sat_tree
 
 
 class Cancelled(Exception):
@@ -54,17 +57,29 @@ class Decoder:
         self.device = device
         self.passes = 0
 
-    def forward(self, token_ids: Sequence[int], keep: int) -> list[int]:
-        """Append `token_ids` to the cache; return the argmax at the last `keep` positions."""
+    def forward(
+        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+    ) -> list[int]:
+        """Append `token_ids` to the cache; return the argmax at the last `keep` positions.
+        With `tree`, its positions and mask replace the plain causal ones."""
         if self.cancelled():
             raise Cancelled
         inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+        extra: dict[str, Any] = {}
+        if tree is not None:
+            attn = self.model.config._attn_implementation
+            dtype = next(self.model.parameters()).dtype
+            extra = dict(
+                position_ids=tree.position_ids,
+                attention_mask=as_model_mask(tree.mask, attn, dtype),
+            )
         with torch.inference_mode():
             output = self.model(
                 input_ids=inputs,
                 past_key_values=self.cache.storage,
                 use_cache=True,
                 logits_to_keep=keep,
+                **extra,
             )
         self.cache.extended_by(token_ids)
         self.passes += 1
@@ -103,6 +118,22 @@ class Decoder:
             drafted=verified.drafted,
             accepted=verified.accepted,
         )
+
+    def sdsat_tree_round(
+        self, pending: int, drafts: Sequence[int], sat_id: int, k: int
+    ) -> tuple[Round, list[int]]:
+        """One fused pass (sat_tree.py): verify `drafts` after `pending` and draft the next
+        round. Returns the round and the drafts for the tokens after its last committed one."""
+        base = len(self.cache)
+        tree = build_sat_tree(pending, drafts, sat_id, k, base, self.device)
+        predictions = self.forward(tree.input_ids, keep=len(tree.input_ids), tree=tree)
+        accepted = 0
+        while accepted < len(drafts) and drafts[accepted] == predictions[accepted]:
+            accepted += 1
+        self.cache.crop_to(base + 1 + accepted)  # pending and the accepted drafts stay
+        committed = (*drafts[:accepted], predictions[accepted])
+        following = predictions[tree.group(accepted, k)]
+        return Round(committed, passes=1, drafted=len(drafts), accepted=accepted), following
 
     def lookup_round(self, pending: int, history: Sequence[int], k: int) -> Round:
         drafts = propose_lookup_drafts(history, k)

@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sdsat_lsp.config import Settings
-from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopRule, StrategyName
+from sdsat_lsp.engine.generation import (
+    SAT_STRATEGIES,
+    Generation,
+    GenerationRequest,
+    StopRule,
+    StrategyName,
+)
 from sdsat_lsp.engine.kv_cache import KVCache
 from sdsat_lsp.model import LoadedModel, ModelSpec, load_model
 
@@ -42,32 +48,33 @@ def resolve_strategy(
     """Turn `auto` and `k=0` into a concrete strategy and k, with the reason.
 
     Rule (docs/benchmarks.md has the measurements behind it): on a GPU extra tokens per pass
-    are nearly free, so a SAT-trained model uses `sdsat` and any other model `lookup`; on a CPU
+    are nearly free, so a SAT-trained model uses `sdsat-tree` (one pass per round, a SAT group
+    after every candidate prefix) and any other model `lookup`; on a CPU
     a pass with more tokens costs more, so each registry entry names the strategy measured
     fastest there (`cpu_strategy`).
     """
     if requested == "auto":
         if device_type == "cuda":
-            strategy: StrategyName = "sdsat" if spec.sat_trained else "lookup"
+            strategy: StrategyName = "sdsat-tree" if spec.sat_trained else "lookup"
             reason = "GPU: " + ("SAT-trained model" if spec.sat_trained else "no SAT training")
         else:
             strategy = spec.cpu_strategy
-            if strategy == "sdsat" and not spec.sat_trained:
+            if strategy in SAT_STRATEGIES and not spec.sat_trained:
                 strategy = "lookup"
             reason = f"CPU: {strategy} measured fastest for {spec.name}"
-    elif requested in ("ar", "sdsat", "lookup"):
+    elif requested in ("ar", "sdsat", "sdsat-tree", "lookup"):
         strategy = requested  # type: ignore[assignment]
         reason = "set in settings"
     else:
         raise StrategyError(f"unknown strategy {requested!r}")
-    if strategy == "sdsat" and spec.sat_id is None:
+    if strategy in SAT_STRATEGIES and spec.sat_id is None:
         raise StrategyError(
-            f"strategy 'sdsat' needs a SAT token: {spec.name} has none "
+            f"strategy {strategy!r} needs a SAT token: {spec.name} has none "
             "(train one with `sdsat-lsp train`, or pass --sat-token-id)"
         )
     if k_requested > 0:
         k = k_requested
-    elif strategy == "sdsat" and spec.trained_k > 0:
+    elif strategy in SAT_STRATEGIES and spec.trained_k > 0:
         k = spec.trained_k
     else:
         k = spec.recommended_k

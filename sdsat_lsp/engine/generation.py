@@ -16,7 +16,8 @@ from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
 from sdsat_lsp.engine.kv_cache import KVCache
 
-StrategyName = Literal["ar", "sdsat", "lookup"]
+StrategyName = Literal["ar", "sdsat", "sdsat-tree", "lookup"]
+SAT_STRATEGIES = frozenset({"sdsat", "sdsat-tree"})
 FinishReason = Literal["eos", "length", "stop", "cancelled", "running"]
 StopRule = Callable[[str], int | None]
 
@@ -71,8 +72,8 @@ class Generation:
     ) -> None:
         if not request.prompt_ids:
             raise ValueError("empty prompt: at least one token is needed")
-        if request.strategy == "sdsat" and request.sat_id is None:
-            raise ValueError("the sdsat strategy needs a SAT token id")
+        if request.strategy in SAT_STRATEGIES and request.sat_id is None:
+            raise ValueError(f"the {request.strategy} strategy needs a SAT token id")
         if request.strategy != "ar" and request.k < 1:
             raise ValueError(f"k must be at least 1 for {request.strategy}, got {request.k}")
         self.request = request
@@ -84,6 +85,7 @@ class Generation:
         self.finish_reason: FinishReason = "running"
         self._stats: GenerationStats | None = None
         self._started = False
+        self._drafts: list[int] = []  # sdsat-tree: drafted by the previous pass
 
     @property
     def stats(self) -> GenerationStats:
@@ -138,6 +140,12 @@ class Generation:
         if request.strategy == "sdsat":
             assert request.sat_id is not None
             return self.decoder.sdsat_round(pending, request.sat_id, request.k)
+        if request.strategy == "sdsat-tree":
+            assert request.sat_id is not None
+            round_, self._drafts = self.decoder.sdsat_tree_round(
+                pending, self._drafts, request.sat_id, request.k
+            )
+            return round_
         if request.strategy == "lookup":
             return self.decoder.lookup_round(pending, history, request.k)
         return self.decoder.ar_round(pending)

@@ -44,7 +44,7 @@ class ModelSpec:
     sat_id: int | None = None
     trained_k: int = 0
     recommended_k: int = 4
-    cpu_strategy: Literal["ar", "lookup", "sdsat"] = "lookup"
+    cpu_strategy: Literal["ar", "lookup", "sdsat", "sdsat-tree"] = "lookup"
 
     @property
     def has_fim(self) -> bool:

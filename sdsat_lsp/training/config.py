@@ -60,6 +60,22 @@ class TrainConfig:
             "(what decoding accepts); data = the true future tokens (the paper)"
         ),
     )
+    distill_prompts: int = field(
+        default=0,
+        metadata=_help(
+            "0 = train on the code as written; N = cut N completion prompts from the data, "
+            "let the base model continue each greedily and train SATs only inside those "
+            "continuations (what decoding verifies)"
+        ),
+    )
+    distill_context: int = field(default=128, metadata=_help("prompt tokens per distilled row"))
+    distill_new_tokens: int = field(
+        default=64, metadata=_help("greedy tokens generated per distilled row")
+    )
+    init_from: str = field(
+        default="",
+        metadata=_help("start from this SDSAT artifact's adapter (same base, mode, rank, SAT)"),
+    )
     sat_token: str = field(
         default="auto",
         metadata=_help("auto (a free special token), new (a new id, input only) or an id"),

@@ -18,7 +18,7 @@ import os
 import random
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,9 @@ class CodeDataset:
     train: torch.Tensor  # (N, seq_len) long
     held_out: torch.Tensor  # (M, seq_len) long
     summary: DataSummary
+    # self-distilled rows (distill.py): [P, E) per row, where SAT groups may draft; None = anywhere
+    train_spans: torch.Tensor | None = None  # (N, 2) long
+    held_out_spans: torch.Tensor | None = None  # (M, 2) long
 
 
 def list_source_files(
@@ -244,21 +247,20 @@ def _content_key(text: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
-def build_dataset(
-    tokenizer: Any,
+def collect_texts(
     directories: Sequence[Path | str],
     *,
-    seq_len: int,
-    held_out_percent: float = 2.0,
-    max_train_tokens: int = 4_000_000,
-    extensions: Sequence[str] = CODE_EXTENSIONS,
-    exclude: Sequence[str] = (),
-    max_file_bytes: int = 200_000,
-    seed: int = 0,
-) -> CodeDataset:
-    """Read, filter, deduplicate, split and tokenize; pack each split into (n, seq_len) rows."""
-    if seq_len < 8:
-        raise DataError("--seq-len must be at least 8")
+    extensions: Sequence[str],
+    exclude: Sequence[str],
+    max_file_bytes: int,
+    seed: int,
+    held_out_percent: float,
+    budgets: dict[str, int],
+    cost: Callable[[str], int],
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Code texts per split ("train", "held_out") until each split's budget (in `cost` units)
+    is spent, with the counts of files seen and skipped. Files are shuffled by `seed`, exact
+    duplicates dropped, and split by a hash of their content (stable across runs)."""
     paths: list[Path] = []
     for directory in directories:
         paths += list_source_files(Path(directory), extensions, exclude)
@@ -266,8 +268,7 @@ def build_dataset(
     random.Random(seed).shuffle(paths)
     seen: set[str] = set()
     texts: dict[str, list[str]] = {"train": [], "held_out": []}
-    tokens = {"train": 0, "held_out": 0}
-    held_out_budget = max(int(max_train_tokens * held_out_percent / 100), seq_len * 4)
+    spent = {"train": 0, "held_out": 0}
     for path in paths:
         try:
             too_large = path.stat().st_size > max_file_bytes
@@ -288,13 +289,41 @@ def build_dataset(
             continue
         seen.add(key)
         split = "held_out" if int(key[:8], 16) % 10_000 < held_out_percent * 100 else "train"
-        budget = max_train_tokens if split == "train" else held_out_budget
-        if tokens[split] >= budget:
-            if tokens["train"] >= max_train_tokens and tokens["held_out"] >= held_out_budget:
+        if spent[split] >= budgets[split]:
+            if all(spent[name] >= budgets[name] for name in spent):
                 break
             continue
         texts[split].append(text)
-        tokens[split] += len(text) // 3  # a rough count for the budget; exact below
+        spent[split] += cost(text)
+    return texts, counts
+
+
+def build_dataset(
+    tokenizer: Any,
+    directories: Sequence[Path | str],
+    *,
+    seq_len: int,
+    held_out_percent: float = 2.0,
+    max_train_tokens: int = 4_000_000,
+    extensions: Sequence[str] = CODE_EXTENSIONS,
+    exclude: Sequence[str] = (),
+    max_file_bytes: int = 200_000,
+    seed: int = 0,
+) -> CodeDataset:
+    """Read, filter, deduplicate, split and tokenize; pack each split into (n, seq_len) rows."""
+    if seq_len < 8:
+        raise DataError("--seq-len must be at least 8")
+    held_out_budget = max(int(max_train_tokens * held_out_percent / 100), seq_len * 4)
+    texts, counts = collect_texts(
+        directories,
+        extensions=extensions,
+        exclude=exclude,
+        max_file_bytes=max_file_bytes,
+        seed=seed,
+        held_out_percent=held_out_percent,
+        budgets={"train": max_train_tokens, "held_out": held_out_budget},
+        cost=lambda text: len(text) // 3,  # a rough token count for the budget; exact below
+    )
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     packed = {split: _pack(tokenizer, texts[split], seq_len, eos) for split in texts}
     if packed["train"].shape[0] == 0:
@@ -338,10 +367,10 @@ def _pack(tokenizer: Any, texts: list[str], seq_len: int, eos: int) -> torch.Ten
 
 def save_dataset(dataset: CodeDataset, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {"train": dataset.train, "held_out": dataset.held_out},
-        str(directory / "sequences.safetensors"),
-    )
+    tensors = {"train": dataset.train, "held_out": dataset.held_out}
+    if dataset.train_spans is not None and dataset.held_out_spans is not None:
+        tensors |= {"train_spans": dataset.train_spans, "held_out_spans": dataset.held_out_spans}
+    save_file(tensors, str(directory / "sequences.safetensors"))
     (directory / "summary.json").write_text(json.dumps(asdict(dataset.summary), indent=2) + "\n")
 
 
@@ -351,4 +380,10 @@ def load_dataset(directory: Path) -> CodeDataset | None:
         return None
     tensors = load_file(str(directory / "sequences.safetensors"))
     summary = DataSummary(**json.loads((directory / "summary.json").read_text()))
-    return CodeDataset(tensors["train"], tensors["held_out"], summary)
+    return CodeDataset(
+        tensors["train"],
+        tensors["held_out"],
+        summary,
+        tensors.get("train_spans"),
+        tensors.get("held_out_spans"),
+    )

@@ -63,6 +63,7 @@ def measure_sat_accuracy(
     groups: int = 32,
     seed: int = 0,
     batch_size: int = 4,
+    spans: torch.Tensor | None = None,  # (N, 2): where groups may go (self-distilled rows)
 ) -> SatAccuracy:
     """Teacher-forced SAT accuracy per position on held-out sequences (fixed group points)."""
     generator = torch.Generator().manual_seed(seed)
@@ -73,7 +74,10 @@ def measure_sat_accuracy(
     total = 0
     for start in range(0, sequences.shape[0], batch_size):
         real = sequences[start : start + batch_size].to(device)
-        ends = sample_group_ends(real.shape[0], real.shape[1], groups, k, generator).to(device)
+        rows_spans = None if spans is None else spans[start : start + batch_size]
+        ends = sample_group_ends(real.shape[0], real.shape[1], groups, k, generator, rows_spans).to(
+            device
+        )
         layout = SatLayout(ends, k, real.shape[1])
         prefix = model(input_ids=real, use_cache=True)
         greedy = prefix.logits.argmax(-1)  # (B, L)

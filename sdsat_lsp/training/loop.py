@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from sdsat_lsp.model.artifact import SdsatArtifact, load_adapter, write_artifact
+from sdsat_lsp.model.artifact import SdsatArtifact, load_adapter, read_artifact, write_artifact
 from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter
 from sdsat_lsp.training.adapter import (
     EXACT_MODES,
@@ -168,8 +168,9 @@ def sample_batch(
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     rows = torch.randint(dataset.train.shape[0], (config.batch_size,), generator=generator)
     real = dataset.train[rows]
+    spans = None if dataset.train_spans is None else dataset.train_spans[rows]
     ends = sample_group_ends(
-        real.shape[0], real.shape[1], config.sat_groups_per_seq, config.k, generator
+        real.shape[0], real.shape[1], config.sat_groups_per_seq, config.k, generator, spans
     )
     return real, SatLayout(ends, config.k, real.shape[1])
 
@@ -205,6 +206,8 @@ class Trainer:
                 self.model.load_state_dict(
                     load_file(str(previous / "model.safetensors")), strict=False
                 )
+        elif config.init_from:
+            adapter = initial_adapter(config, sat.id)
         else:
             adapter = new_adapter(
                 self.model, config.mode, sat.id, config.lora_rank, config.lora_alpha
@@ -233,14 +236,33 @@ class Trainer:
             max_file_bytes=config.max_file_kb * 1024,
             seed=config.seed,
         )
+        if config.distill_prompts:
+            wanted |= dict(
+                distill_prompts=config.distill_prompts,
+                distill_context=config.distill_context,
+                distill_new_tokens=config.distill_new_tokens,
+            )
+        seq_len = (
+            config.distill_context + config.distill_new_tokens
+            if config.distill_prompts
+            else config.seq_len
+        )
         directories = [str(Path(directory).resolve()) for directory in config.data]
         if (
             cached is not None
-            and cached.summary.seq_len == config.seq_len
+            and cached.summary.seq_len == seq_len
             and cached.summary.options == wanted
             and cached.summary.directories == directories
         ):
             return cached
+        if config.distill_prompts:
+            from sdsat_lsp.training.distill import build_distilled_dataset
+
+            dataset = build_distilled_dataset(
+                self.model, self.tokenizer, config.data, options=wanted
+            )
+            save_dataset(dataset, cache)
+            return dataset
         dataset = build_dataset(
             self.tokenizer,
             config.data,
@@ -277,9 +299,12 @@ class Trainer:
         )
 
     def evaluate(self, sequences: int | None = None) -> SatAccuracy:
-        held_out = self.dataset.held_out[: sequences or self.config.eval_sequences]
+        count = sequences or self.config.eval_sequences
+        dataset = self.dataset
+        held_out, spans = dataset.held_out[:count], dataset.held_out_spans
         if held_out.shape[0] == 0:
-            held_out = self.dataset.train[-(sequences or self.config.eval_sequences) :]
+            held_out, spans = dataset.train[-count:], dataset.train_spans
+            spans = None if spans is None else spans[-count:]
         return measure_sat_accuracy(
             self.model,
             held_out,
@@ -287,6 +312,7 @@ class Trainer:
             self.sat.id,
             groups=self.config.sat_groups_per_seq,
             seed=12345,
+            spans=None if spans is None else spans[: held_out.shape[0]],
         )
 
     def save_checkpoint(self, accuracy: SatAccuracy) -> Path:
@@ -423,9 +449,17 @@ def final_evaluation(trainer: Trainer) -> dict[str, Any]:
         "sat_targets": trainer.state.sat_targets,
         **trainer.evaluate().to_json(),
     }
-    rows = trainer.dataset.held_out if trainer.dataset.held_out.shape[0] else trainer.dataset.train
+    dataset = trainer.dataset
+    rows, spans = dataset.held_out, dataset.held_out_spans
+    if rows.shape[0] == 0:
+        rows, spans = dataset.train, dataset.train_spans
     if config.eval_prompts > 0:
-        prompts = prompts_from_sequences(rows, config.eval_prompts, config.seq_len // 2)
+        if spans is None:
+            prompts = prompts_from_sequences(rows, config.eval_prompts, config.seq_len // 2)
+        else:  # a distilled row's prompt is everything before its continuation
+            count = config.eval_prompts
+            starts = spans[:count, 0].tolist()
+            prompts = [row[:end].tolist() for row, end in zip(rows[:count], starts, strict=True)]
         stops = {trainer.tokenizer.eos_token_id} - {None}
         acceptance = measure_acceptance(
             trainer.model,
@@ -447,6 +481,18 @@ def _named_trainable(
     if mode == "full":
         named += [(f"model.{name}", p) for name, p in model.named_parameters()]
     return named
+
+
+def initial_adapter(config: TrainConfig, sat_id: int) -> SatAdapter:
+    """The adapter of the artifact `config.init_from`, checked against this run's settings."""
+    artifact = read_artifact(config.init_from)
+    expected = dict(mode=config.mode, sat_id=sat_id, lora_rank=config.lora_rank)
+    found = dict(mode=artifact.mode, sat_id=artifact.sat_id, lora_rank=artifact.lora_rank)
+    if found != expected:
+        raise ValueError(
+            f"--init-from {config.init_from}: the artifact has {found}, this run wants {expected}"
+        )
+    return load_adapter(config.init_from, artifact)  # float32 on CPU
 
 
 def latest_checkpoint(checkpoints: Path) -> Path | None:

@@ -14,7 +14,7 @@ The output at SAT i (1-based) of a group after t predicts the token i+1 steps ah
 Logits at real position p predict x_{p+1}, so the base model's own teacher-forced guess for the
 same token is argmax(logits[t+i]) — the "greedy" target.
 
-This module knows nothing of models or optimisers: tensors in, tensors out.
+This module knows nothing of optimisers: tensors in, tensors out.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from sdsat_lsp.engine.sat_tree import as_model_mask
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,33 @@ class SatLayout:
 
 
 def sample_group_ends(
-    batch: int, real_length: int, groups: int, k: int, generator: torch.Generator
+    batch: int,
+    real_length: int,
+    groups: int,
+    k: int,
+    generator: torch.Generator,
+    spans: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, G) sorted distinct insertion points t with every target x_{t+1+k} inside the sequence."""
+    """(B, G) sorted distinct insertion points t with every target x_{t+1+k} inside the sequence.
+
+    With `spans` (B, 2) = [P, E) per row, targets must also lie in row[P:E]: P-1 ≤ t ≤ E-2-k
+    (a self-distilled continuation); G shrinks to the narrowest row's number of choices."""
     last_valid = real_length - 2 - k  # t + 1 + k ≤ L - 1
     if last_valid < 0:
         raise ValueError(f"sequences of {real_length} tokens are too short for k={k}")
     choices = last_valid + 1
-    groups = min(groups, choices)
     scores = torch.rand(batch, choices, generator=generator)
+    if spans is not None:
+        points = torch.arange(choices)
+        lowest = (spans[:, :1] - 1).clamp(min=0)
+        highest = (spans[:, 1:] - 2 - k).clamp(max=last_valid)
+        allowed = (points >= lowest) & (points <= highest)
+        narrowest = int(allowed.sum(1).min())
+        if narrowest < 1:
+            raise ValueError(f"a continuation is too short for k={k}")
+        groups = min(groups, narrowest)
+        scores = scores.masked_fill(~allowed, -1.0)
+    groups = min(groups, choices)
     picked = scores.topk(groups, dim=1).indices
     return picked.sort(dim=1).values
 
@@ -118,14 +138,6 @@ def build_sat_batch(input_ids: torch.Tensor, layout: SatLayout, sat_id: int) -> 
         attention_mask=mask,
         layout=layout,
     )
-
-
-def as_model_mask(mask: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
-    """A bool mask as the model's attention expects it: bool for sdpa, additive float for eager."""
-    if attn_implementation == "sdpa":
-        return mask
-    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-    return additive.masked_fill(~mask, torch.finfo(dtype).min)
 
 
 def sat_group_logits(

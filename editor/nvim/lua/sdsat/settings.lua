@@ -11,7 +11,7 @@ M.schema = {
   { name = "model", type = "string", default = "smollm2-135m" },
   { name = "device", type = "string", default = "auto", enum = { "auto", "cpu", "cuda" } },
   { name = "dtype", type = "string", default = "auto", enum = { "auto", "float32", "float16", "bfloat16" } },
-  { name = "strategy", type = "string", default = "auto", enum = { "auto", "ar", "sdsat", "lookup" } },
+  { name = "strategy", type = "string", default = "auto", enum = { "auto", "ar", "sdsat", "sdsat-tree", "lookup" } },
   { name = "k", type = "integer", default = 0 },
   { name = "maxNewTokens", type = "integer", default = 64 },
   { name = "contextTokens", type = "integer", default = 1024 },
