@@ -8,7 +8,7 @@ SDSAT := $(VENV)/bin/sdsat-lsp
 # The CPU build of torch (a CUDA user installs theirs first, see README "GPU set-up").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup fetch-model run demo test test-fast lint typecheck bench clean
+.PHONY: setup fetch-model run demo test test-fast lint typecheck bench llamacpp clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,14 @@ test-fast: setup
 test: fetch-model lint typecheck vscode-build
 	$(PY) -m pytest -q --durations=15
 
-bench: fetch-model
+# llama.cpp as a benchmark peer. Compiles llama.cpp from source once (~15 min on 2 cores; pip
+# keeps the wheel in its cache). Not part of `make test`.
+llamacpp: setup
+	$(PY) -c "import llama_cpp.llama_speculative" 2>/dev/null || \
+	  CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+	  $(PIP) install --quiet -e ".[llamacpp]"
+
+bench: fetch-model llamacpp
 	$(SDSAT) bench decode
 
 include editor/vscode/vscode.mk

@@ -95,11 +95,12 @@ class LlamaCppRunner:
         self.family = "llama.cpp-lookup" if self.k else "llama.cpp"
         self.name = runner_name(self.family, self.k)
         try:
-            from llama_cpp import Llama, LlamaPromptLookupDecoding
+            from llama_cpp import Llama
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
         except ImportError as error:
             raise PeerUnavailable(
-                "llama-cpp-python is not installed (pip install llama-cpp-python; it compiles "
-                "llama.cpp from source)"
+                f"llama-cpp-python is not installed or too old ({error}): `make llamacpp` "
+                "builds it from source (~15 minutes)"
             ) from error
         draft = LlamaPromptLookupDecoding(num_pred_tokens=self.k) if self.k else None
         self._llama = Llama(

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import ast
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from sdsat_lsp.training.data import CodeDataset, DataError, DataSummary, collect_texts
 
@@ -98,6 +100,7 @@ def greedy_continuations(
     pad_id: int,
     batch_size: int = 32,
     min_new: int = 8,
+    progress: bool = True,
 ) -> DistilledRows:
     """Greedy continuations, batched without padding: prompts sorted by length, each batch cut
     to its shortest prompt (from the left). Rows whose continuation stops before `min_new`
@@ -108,8 +111,17 @@ def greedy_continuations(
     width = context + new_tokens
     rows: list[torch.Tensor] = []
     spans: list[tuple[int, int]] = []
+    bar = tqdm(
+        total=len(ordered),
+        desc="distilling",
+        unit="prompt",
+        disable=not progress,
+        file=sys.stderr,
+        mininterval=5.0,
+    )
     for start in range(0, len(ordered), batch_size):
         chunk = ordered[start : start + batch_size]
+        bar.update(len(chunk))
         length = min(len(prompt) for prompt in chunk)
         inputs = torch.tensor([list(prompt[-length:]) for prompt in chunk], device=device)
         output = model(input_ids=inputs, use_cache=True, logits_to_keep=1)
@@ -135,6 +147,7 @@ def greedy_continuations(
             line[length : length + count] = row[:count]
             rows.append(line)
             spans.append((length, length + count))
+    bar.close()
     if not rows:
         empty = torch.zeros(0, width, dtype=torch.long)
         return DistilledRows(empty, torch.zeros(0, 2, dtype=torch.long))
