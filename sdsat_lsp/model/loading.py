@@ -206,8 +206,10 @@ def load_model(
     dtype: str = "auto",
     sat_token_id: int | None = None,
     fim_template: str | None = None,
+    registry_adapter: bool = True,
 ) -> LoadedModel:
-    """Load weights (safetensors only) and tokenizer; see module docstring for references."""
+    """Load weights (safetensors only) and tokenizer; see module docstring for references.
+    `registry_adapter=False` skips a registry entry's `sat_adapter` (training starts bare)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -247,11 +249,18 @@ def load_model(
         raise ModelLoadError(f"cannot load {base_path}: {error}") from error
     model.eval()
     spec = spec_for_directory(base_path, registry_spec)
-    if artifact.is_file():
-        from sdsat_lsp.model.artifact import apply_artifact, read_artifact_spec
+    adapter = spec.sat_adapter_path() if registry_adapter else None
+    if artifact.is_file() or adapter is not None:
+        from sdsat_lsp.model.artifact import ArtifactError, apply_artifact, read_artifact_spec
 
-        model = apply_artifact(model, path)
-        spec = read_artifact_spec(path, spec)
+        source = path if artifact.is_file() else adapter
+        assert source is not None
+        try:
+            model = apply_artifact(model, source)
+            applied = read_artifact_spec(source, spec)
+        except (ArtifactError, OSError) as error:
+            raise ModelLoadError(f"SAT adapter {source}: {error}") from error
+        spec = applied if artifact.is_file() else dataclasses.replace(applied, name=spec.name)
     spec = apply_fim_override(spec, tokenizer, fim_template)
     spec = complete_spec(spec, model, tokenizer, sat_token_id)
     log.info("loaded %s on %s (%s)", spec.name, torch_device, reason)

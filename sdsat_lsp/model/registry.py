@@ -45,6 +45,9 @@ class ModelSpec:
     trained_k: int = 0
     recommended_k: int = 4
     cpu_strategy: Literal["ar", "lookup", "sdsat", "sdsat-tree"] = "lookup"
+    # a `sdsat-lsp train` artifact (folder relative to the registry) applied when loading by
+    # name; its sdsat.json supplies sat_id, trained_k and recommended_k
+    sat_adapter: str = ""
 
     @property
     def has_fim(self) -> bool:
@@ -59,6 +62,9 @@ class ModelSpec:
         if self.eot_id is not None:
             ids.add(self.eot_id)
         return frozenset(ids)
+
+    def sat_adapter_path(self) -> Path | None:
+        return registry_dir() / self.sat_adapter if self.sat_adapter else None
 
     def cache_path(self) -> Path:
         """Where this model's weights live when fetched or downloaded by the user."""

@@ -189,7 +189,9 @@ class Trainer:
             check_resumable(config, json.loads((previous / "train_config.json").read_text()))
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        loaded = load_model(config.base, device=config.device, dtype="float32")
+        loaded = load_model(
+            config.base, device=config.device, dtype="float32", registry_adapter=False
+        )
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.base_name = config.base
         sat = choose_sat_token(self.tokenizer, self.model, config.sat_token)

@@ -178,3 +178,39 @@ def test_a_call_without_input_ids_forgets_earlier_sats(
     with torch.no_grad():
         sdsat(input_ids=ids)
         assert torch.equal(sdsat(inputs_embeds=embeds).logits, base(inputs_embeds=embeds).logits)
+
+
+def test_a_registry_entry_loads_its_sat_adapter(
+    tiny_dir: Path, sat_id: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from sdsat_lsp.model import load_model
+
+    registry, cache = tmp_path / "registry", tmp_path / "cache"
+    shutil.copytree(tiny_dir, cache / "models" / "tiny-sdsat")
+    _write_random_artifact(tiny_dir, registry / "tiny-sdsat-adapter", "sat-adapter", sat_id)
+    (registry / "tiny-sdsat.toml").write_text(
+        'name = "tiny-sdsat"\nsource = "local"\nrecommended_k = 2\n'
+        'sat_adapter = "tiny-sdsat-adapter"\n'
+    )
+    monkeypatch.setenv("SDSAT_LSP_MODELS", str(registry))
+    monkeypatch.setenv("SDSAT_LSP_CACHE", str(cache))
+    with_adapter = load_model("tiny-sdsat", device="cpu")
+    assert with_adapter.spec.name == "tiny-sdsat"
+    assert (with_adapter.spec.sat_id, with_adapter.spec.trained_k) == (sat_id, 3)
+    assert attached_adapter(with_adapter.model) is not None
+    bare = load_model("tiny-sdsat", device="cpu", registry_adapter=False)
+    assert attached_adapter(bare.model) is None and bare.spec.sat_id is None
+    ids = torch.tensor([[10, 11, 12, sat_id, sat_id]])
+    with torch.no_grad():
+        differs = (
+            with_adapter.model(input_ids=ids).logits[0, -1]
+            != bare.model(input_ids=ids).logits[0, -1]
+        )
+    assert bool(differs.any())  # the SAT rows use the adapter
+    (registry / "tiny-sdsat-adapter" / "sdsat.json").write_text("{}")
+    from sdsat_lsp.model import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="SAT adapter"):
+        load_model("tiny-sdsat", device="cpu")
