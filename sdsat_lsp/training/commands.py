@@ -2,6 +2,7 @@
 
     sdsat-lsp train --base MODEL --data DIR [DIR...] --k K --mode MODE --output DIR [--resume]
     sdsat-lsp train --export-from CHECKPOINT --output DIR [--base NAME] [--export-dtype float16]
+        [--export-rank R]
     sdsat-lsp train --evaluate ARTIFACT [--humaneval N | --data DIR...] [--eval-prompts N]
 
 Training flags are generated from `TrainConfig` (one declaration, one help text each).
@@ -58,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["float32", "float16", "bfloat16"],
         default="float16",
         help="adapter dtype of --export-from (default: float16)",
+    )
+    parser.add_argument(
+        "--export-rank",
+        type=int,
+        default=0,
+        help="with --export-from: truncate the LoRA to this rank (best approximation by SVD)",
     )
     parser.add_argument(
         "--evaluate",
@@ -161,6 +168,14 @@ def export(args: argparse.Namespace) -> int:
         raise CommandError("full-mode checkpoints are complete models: copy the directory instead")
     if args.base:
         artifact = dataclasses.replace(artifact, base=args.base)
+    if args.export_rank:
+        from sdsat_lsp.training.adapter import reduce_rank
+
+        try:
+            adapter = reduce_rank(adapter, args.export_rank)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        artifact = dataclasses.replace(artifact, lora_rank=adapter.rank, lora_alpha=adapter.alpha)
     write_artifact(args.output, artifact, adapter, dtype=getattr(torch, args.export_dtype))
     size = sum(path.stat().st_size for path in Path(args.output).iterdir() if path.is_file())
     print(f"wrote {args.output} ({size / 1e6:.1f} MB, step {artifact.step})", file=sys.stderr)

@@ -214,3 +214,30 @@ def test_a_registry_entry_loads_its_sat_adapter(
 
     with pytest.raises(ModelLoadError, match="SAT adapter"):
         load_model("tiny-sdsat", device="cpu")
+
+
+def test_reduce_rank_is_the_best_low_rank_copy(tiny_dir: Path, sat_id: int) -> None:
+    from sdsat_lsp.training.adapter import reduce_rank
+
+    model = _load(tiny_dir)
+    adapter = new_adapter(model, "sat-adapter", sat_id, rank=4, alpha=8.0)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in adapter.parameters():
+            parameter.add_(torch.randn_like(parameter))
+
+    def deltas(source):  # type: ignore[no-untyped-def]
+        return {key: pair.lora_b @ pair.lora_a * pair.scale for key, pair in source.lora.items()}
+
+    original = deltas(adapter)
+    same = deltas(reduce_rank(adapter, 4))
+    for key, delta in original.items():
+        torch.testing.assert_close(same[key], delta, rtol=1e-4, atol=1e-5)
+    halved = reduce_rank(adapter, 2)
+    assert halved.rank == 2 and torch.equal(halved.sat_embedding, adapter.sat_embedding)
+    for key, delta in deltas(halved).items():
+        tail = torch.linalg.svdvals(original[key].double())[2:]
+        error = torch.linalg.matrix_norm((delta - original[key]).double())
+        assert float(error) == pytest.approx(float(tail.norm()), rel=1e-4)  # Eckart–Young
+    with pytest.raises(ValueError, match="export-rank"):
+        reduce_rank(adapter, 5)
