@@ -58,7 +58,7 @@ def pass_costs(model: Any, context: int = 512) -> dict[int, float]:
     decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
     decoder.prefill(list(range(100, 100 + context)))
     costs = {}
-    for n in (1, 2, 4, 6, 8, 12, 16):
+    for n in (1, 2, 4, 6, 8, 12, 16, 36):  # 36 = an sdsat-tree pass at k=5
 
         def one_pass(n: int = n) -> None:
             decoder.forward(list(range(200, 200 + n)), keep=n)
@@ -76,9 +76,12 @@ def decode(
     decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
     decoder.prefill(prompt[:-1])
     committed = list(prompt)
+    drafts: list[int] = []
     while len(committed) - len(prompt) < tokens:
         pending = committed[-1]
-        if strategy == "sdsat":
+        if strategy == "sdsat-tree":
+            round_, drafts = decoder.sdsat_tree_round(pending, drafts, SAT_ID, k)
+        elif strategy == "sdsat":
             round_ = decoder.sdsat_round(pending, SAT_ID, k)
         elif strategy == "lookup":
             round_ = decoder.lookup_round(pending, committed, k)
@@ -107,7 +110,7 @@ def main() -> None:
         entry: dict[str, Any] = {"pass_ms": pass_costs(model)}
         base = entry["pass_ms"][1]
         entry["pass_cost_ratio"] = {n: round(ms / base, 3) for n, ms in entry["pass_ms"].items()}
-        for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5)):
+        for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5), ("sdsat-tree", 5)):
             matches, seconds, passes = 0, 0.0, 0
             for prompt in prompts:
                 reference, _ = decode(model, prompt, "ar", 0, args.tokens)

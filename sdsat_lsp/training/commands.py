@@ -189,6 +189,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from sdsat_lsp.model.artifact import read_artifact
     from sdsat_lsp.training.data import build_dataset
     from sdsat_lsp.training.evaluate import (
+        greedy_decode,
         humaneval_prompts,
         measure_acceptance,
         measure_sat_accuracy,
@@ -213,8 +214,15 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.humaneval is not None:
         prompts = humaneval_prompts(loaded.tokenizer, args.humaneval)
         report["source"] = f"HumanEval prompts ({len(prompts)})"
-        sequences = [prompt for prompt in prompts if len(prompt) >= k + 3]
-        accuracy_rows = _pad_free_rows(sequences)
+        # SAT accuracy where decoding needs it: along the model's own greedy continuation
+        accuracy_rows, spans = [], []
+        for prompt in prompts:
+            continuation = greedy_decode(loaded.model, prompt, new_tokens, stops).tokens
+            if continuation and continuation[-1] in stops:
+                continuation.pop()
+            if len(continuation) >= k + 2:
+                accuracy_rows.append(torch.tensor(prompt + continuation, dtype=torch.long))
+                spans.append((len(prompt), len(prompt) + len(continuation)))
     elif args.data:
         dataset = build_dataset(
             loaded.tokenizer,
@@ -227,6 +235,7 @@ def evaluate(args: argparse.Namespace) -> int:
         rows = dataset.train  # all of it: these directories are held out from the artifact
         prompts = prompts_from_sequences(rows, prompts_count, (args.seq_len or 256) // 2)
         accuracy_rows = [rows[i] for i in range(min(rows.shape[0], args.eval_sequences or 32))]
+        spans = []
         report["source"] = f"{', '.join(args.data)} ({len(prompts)} prompts)"
     else:
         raise CommandError("--evaluate needs --humaneval N or --data DIR")
@@ -236,8 +245,9 @@ def evaluate(args: argparse.Namespace) -> int:
             row.unsqueeze(0),
             k,
             sat_id,
-            groups=max(1, row.shape[0] // 4),
+            groups=max(1, row.shape[0] // 4) if not spans else row.shape[0],
             seed=index,
+            spans=torch.tensor([spans[index]]) if spans else None,
         )
         for index, row in enumerate(accuracy_rows)
     ]
@@ -259,12 +269,6 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).write_text(text + "\n")
     return 0
-
-
-def _pad_free_rows(sequences: list[list[int]]) -> list[Any]:
-    import torch
-
-    return [torch.tensor(sequence, dtype=torch.long) for sequence in sequences]
 
 
 def _pool_accuracy(results: list[Any]) -> dict[str, Any]:

@@ -114,21 +114,24 @@ def test_default_model_strategies_agree() -> None:
     from sdsat_lsp.config import Settings
     from sdsat_lsp.engine import Engine
 
-    # Id 16 (<empty_output>) never occurs in code: an untrained SAT, so sdsat drafts fail
-    # but its output must still equal ar's.
-    engine = Engine.load(Settings(device="cpu", sat_token_id=16))
+    engine = Engine.load(Settings(device="cpu"))
+    spec = engine.loaded.spec
+    assert spec.sat_trained  # the registry's SAT adapter (models/smollm2-135m-sdsat)
     prompt = engine.encode_prompt(SOURCE + "            ")
-    texts = {}
-    for strategy in ("ar", "lookup", "sdsat"):
+    texts, accepted = {}, {}
+    for strategy in ("ar", "lookup", "sdsat", "sdsat-tree"):
         generation = engine.generate(
             prompt, max_new_tokens=24, strategy=strategy, reuse_prefix=False
         )
         deltas = list(generation)
         assert "".join(deltas) == generation.text
         texts[strategy] = generation.text
+        accepted[strategy] = generation.stats.accepted_tokens
     assert texts["ar"].strip()
     assert texts["lookup"] == texts["ar"]
     assert texts["sdsat"] == texts["ar"]
+    assert texts["sdsat-tree"] == texts["ar"]
+    assert accepted["sdsat"] > 0 and accepted["sdsat-tree"] > 0  # the trained SAT drafts
 
 
 @pytest.mark.default_model
