@@ -302,19 +302,15 @@ class Trainer:
 
     def evaluate(self, sequences: int | None = None) -> SatAccuracy:
         count = sequences or self.config.eval_sequences
-        dataset = self.dataset
-        held_out, spans = dataset.held_out[:count], dataset.held_out_spans
-        if held_out.shape[0] == 0:
-            held_out, spans = dataset.train[-count:], dataset.train_spans
-            spans = None if spans is None else spans[-count:]
+        rows, spans = evaluation_rows(self.dataset)
         return measure_sat_accuracy(
             self.model,
-            held_out,
+            rows[:count],
             self.config.k,
             self.sat.id,
             groups=self.config.sat_groups_per_seq,
             seed=12345,
-            spans=None if spans is None else spans[: held_out.shape[0]],
+            spans=None if spans is None else spans[:count],
         )
 
     def save_checkpoint(self, accuracy: SatAccuracy) -> Path:
@@ -451,10 +447,7 @@ def final_evaluation(trainer: Trainer) -> dict[str, Any]:
         "sat_targets": trainer.state.sat_targets,
         **trainer.evaluate().to_json(),
     }
-    dataset = trainer.dataset
-    rows, spans = dataset.held_out, dataset.held_out_spans
-    if rows.shape[0] == 0:
-        rows, spans = dataset.train, dataset.train_spans
+    rows, spans = evaluation_rows(trainer.dataset)
     if config.eval_prompts > 0:
         if spans is None:
             prompts = prompts_from_sequences(rows, config.eval_prompts, config.seq_len // 2)
@@ -483,6 +476,13 @@ def _named_trainable(
     if mode == "full":
         named += [(f"model.{name}", p) for name, p in model.named_parameters()]
     return named
+
+
+def evaluation_rows(dataset: CodeDataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The held-out rows and their spans, or the training rows when nothing was held out."""
+    if dataset.held_out.shape[0]:
+        return dataset.held_out, dataset.held_out_spans
+    return dataset.train, dataset.train_spans
 
 
 def initial_adapter(config: TrainConfig, sat_id: int) -> SatAdapter:
