@@ -76,7 +76,7 @@ def test_invalid_options_are_reported_once_and_defaults_apply(editor: Editor) ->
         "keymaps.accept: expected a key",
         "keymaps.explode: unknown key",
         "settings.maxNewTokens: expected integer",
-        "settings.strategy: expected one of auto|ar|sdsat|lookup",
+        "settings.strategy: expected one of auto|ar|sdsat|sdsat-tree|lookup",
         "settings.k: expected integer",
         "settings.bogus: unknown setting",
     ]:

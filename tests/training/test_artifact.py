@@ -227,7 +227,10 @@ def test_reduce_rank_is_the_best_low_rank_copy(tiny_dir: Path, sat_id: int) -> N
             parameter.add_(torch.randn_like(parameter))
 
     def deltas(source):  # type: ignore[no-untyped-def]
-        return {key: pair.lora_b @ pair.lora_a * pair.scale for key, pair in source.lora.items()}
+        return {
+            key: (pair.lora_b @ pair.lora_a * pair.scale).detach()
+            for key, pair in source.lora.items()
+        }
 
     original = deltas(adapter)
     same = deltas(reduce_rank(adapter, 4))
