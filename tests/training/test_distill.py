@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_config import tiny_train_config
 
 from sdsat_lsp.model.artifact import load_adapter
 from sdsat_lsp.training.config import TrainConfig
@@ -55,29 +56,17 @@ def test_completion_points_are_after_docstrings_and_inside_bodies() -> None:
 
 
 def _config(base: Path, corpus: Path, output: Path, **overrides: object) -> TrainConfig:
-    values: dict[str, object] = dict(
-        base=str(base),
-        data=(str(corpus),),
-        output=str(output),
-        k=3,
+    distilled: dict[str, object] = dict(
         max_steps=4,
-        seq_len=64,
         sat_groups_per_seq=8,
-        batch_size=4,
-        lora_rank=4,
-        lora_alpha=8.0,
-        threads=1,
         eval_sequences=4,
         eval_prompts=2,
         eval_new_tokens=8,
-        held_out_percent=20.0,
-        checkpoint_minutes=60.0,
         distill_prompts=30,
         distill_context=24,
         distill_new_tokens=16,
     )
-    values.update(overrides)
-    return TrainConfig(**values)  # type: ignore[arg-type]
+    return tiny_train_config(base, corpus, output, **{**distilled, **overrides})
 
 
 def test_distilled_rows_are_the_base_models_greedy_continuations(
