@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sdsat_lsp.bench import RESULTS
 from sdsat_lsp.bench.measure import Measurement
 from sdsat_lsp.bench.prompts import PROMPT_SETS, load_prompts
 from sdsat_lsp.bench.report import (
@@ -27,27 +28,41 @@ from sdsat_lsp.bench.report import (
     summarize,
 )
 from sdsat_lsp.bench.runners import ENGINE_STRATEGIES, HF_PEERS, EngineRunner, HFRunner, Runner
-from sdsat_lsp.config import Settings
+from sdsat_lsp.config import DEFAULT_MODEL, Device, Dtype, Settings
 from sdsat_lsp.engine import Engine, StrategyError
 
 ALL_RUNNERS = (*ENGINE_STRATEGIES, *HF_PEERS, "llama.cpp", "llama.cpp-lookup")
 DRAFTING = frozenset({"sdsat", "sdsat-tree", "lookup", "hf-lookup", "llama.cpp-lookup"})
 
 
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
 @dataclass(frozen=True)
 class DecodeBenchConfig:
-    model: str = "smollm2-135m"
-    device: str = "auto"
-    dtype: str = "auto"
-    prompts: int = 20  # per prompt set
-    prompt_sets: tuple[str, ...] = PROMPT_SETS
-    max_new_tokens: int = 64
-    warmup: int = 1
-    strategies: tuple[str, ...] = ALL_RUNNERS
-    k_values: tuple[int, ...] = (2, 4, 8)
-    sat_token_id: int = -1
-    threads: int = 0  # 0: torch's default
-    output: Path = Path("results")
+    """`sdsat-lsp bench decode` flags are generated from these fields."""
+
+    model: str = field(default=DEFAULT_MODEL, metadata=_help("registry name or model path"))
+    device: Device = field(default="auto", metadata=_help("where the model runs"))
+    dtype: Dtype = field(default="auto", metadata=_help("weights and activations"))
+    prompts: int = field(default=20, metadata=_help("prompts per set"))
+    prompt_sets: tuple[str, ...] = field(
+        default=PROMPT_SETS, metadata=_help(f"comma-separated, of {', '.join(PROMPT_SETS)}")
+    )
+    max_new_tokens: int = field(default=64, metadata=_help("tokens per prompt at most"))
+    warmup: int = field(default=1, metadata=_help("untimed runs per runner first"))
+    strategies: tuple[str, ...] = field(
+        default=ALL_RUNNERS,
+        metadata=_help(
+            f"comma-separated, of {', '.join(ALL_RUNNERS)}; ar always runs; 'lookup:2:4' "
+            "gives one strategy its own k values"
+        ),
+    )
+    k_values: tuple[int, ...] = field(default=(2, 4, 8), metadata=_help("drafts per round"))
+    sat_token_id: int = field(default=-1, metadata=_help("SAT id for a model without one"))
+    threads: int = field(default=0, metadata=_help("CPU threads (0: torch default)"))
+    output: Path = field(default=RESULTS, metadata=_help("results folder"))
 
 
 @dataclass
@@ -156,8 +171,8 @@ def run_decode_bench(
     if engine is None:
         settings = Settings(
             model=config.model,
-            device=config.device,  # type: ignore[arg-type]
-            dtype=config.dtype,  # type: ignore[arg-type]
+            device=config.device,
+            dtype=config.dtype,
             sat_token_id=config.sat_token_id,
             strategy="ar",
         )

@@ -5,16 +5,15 @@ No checkpoint can reach the lent GPU machines, so this builds CodeLlama-7B's sha
 training: the cost of a forward pass with n new tokens relative to one (the fact SDSAT's
 speed-up rests on), whether `lookup`/`sdsat` rounds reproduce `ar` token for token per dtype,
 decoding speed of our `ar` against transformers' `generate`, and peak memory.
-Run: `python -m sdsat_lsp.bench.gpu_shape [--layers 32] [--out FILE.json]`.
+Run: `sdsat-lsp bench gpu-shape [--layers 32] [--out FILE.json]`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -91,59 +90,58 @@ def decode(
     return committed[len(prompt) : len(prompt) + tokens], decoder.passes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--layers", type=int, default=32)
-    parser.add_argument("--prompts", type=int, default=6)
-    parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--out", default="")
-    args = parser.parse_args()
+def measure(
+    layers: int,
+    prompts_count: int,
+    new_tokens: int,
+    progress: Callable[[str, dict[str, Any]], None],
+) -> dict[str, Any]:
+    """Per dtype: pass costs, each strategy against `ar`, `generate()` speed, peak memory.
+
+    `progress(dtype, entry)` is called as each dtype finishes.
+    """
     rng = random.Random(0)
     prompts = []
-    for _ in range(args.prompts):
+    for _ in range(prompts_count):
         body = [rng.randrange(3, 32000) for _ in range(120)]
         prompts.append(body + body[:60])  # a repeat so that lookup has drafts
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         torch.cuda.reset_peak_memory_stats()
-        model = build(dtype, args.layers)
+        model = build(dtype, layers)
         entry: dict[str, Any] = {"pass_ms": pass_costs(model)}
         base = entry["pass_ms"][1]
         entry["pass_cost_ratio"] = {n: round(ms / base, 3) for n, ms in entry["pass_ms"].items()}
         for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5), ("sdsat-tree", 5)):
             matches, seconds, passes = 0, 0.0, 0
             for prompt in prompts:
-                reference, _ = decode(model, prompt, "ar", 0, args.tokens)
+                reference, _ = decode(model, prompt, "ar", 0, new_tokens)
                 torch.cuda.synchronize()
                 start = time.perf_counter()
-                tokens, used = decode(model, prompt, strategy, k, args.tokens)
+                output, used = decode(model, prompt, strategy, k, new_tokens)
                 torch.cuda.synchronize()
                 seconds += time.perf_counter() - start
                 passes += used
-                matches += tokens == reference
+                matches += output == reference
             entry[f"{strategy}_k{k}"] = {
                 "identical_to_ar": f"{matches}/{len(prompts)}",
-                "tokens_per_s": round(args.tokens * len(prompts) / seconds, 1),
-                "tokens_per_pass": round(args.tokens * len(prompts) / passes, 3),
+                "tokens_per_s": round(new_tokens * len(prompts) / seconds, 1),
+                "tokens_per_pass": round(new_tokens * len(prompts) / passes, 3),
             }
         prompt_t = torch.tensor([prompts[0]], device="cuda")
 
-        def hf_generate(model: Any = model, prompt_t: torch.Tensor = prompt_t) -> None:
+        def hf_generate(
+            model: Any = model, prompt_t: torch.Tensor = prompt_t, new_tokens: int = new_tokens
+        ) -> None:
             model.generate(
-                prompt_t, do_sample=False, max_new_tokens=args.tokens, min_new_tokens=args.tokens
+                prompt_t, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens
             )
 
         hf_generate()
-        entry["hf_generate_tokens_per_s"] = round(args.tokens / (timed(hf_generate, 3) / 1000), 1)
+        entry["hf_generate_tokens_per_s"] = round(new_tokens / (timed(hf_generate, 3) / 1000), 1)
         entry["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         report[str(dtype).removeprefix("torch.")] = entry
-        print(json.dumps({str(dtype): entry}), flush=True)
+        progress(str(dtype), entry)
         del model
         torch.cuda.empty_cache()
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(report, handle, indent=2)
-
-
-if __name__ == "__main__":
-    main()
+    return report

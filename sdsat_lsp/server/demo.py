@@ -1,31 +1,20 @@
-"""`sdsat-lsp demo [FILE]`: watch streamed completions without an editor.
+"""The typing replay behind `sdsat-lsp demo`: where to pause in a file and what to type.
 
-Starts the real server (`sdsat-lsp serve`) as a subprocess, opens FILE (default: a small
-bundled Python module) cut before its first function, and replays typing over LSP: at each
-stop it types the start of a line one keystroke at a time, requesting a completion after every
-keystroke as an editor without debounce would (each request supersedes the previous one), then
-pauses and shows the ghost text as it streams in, with the latency line of that completion.
-In a terminal the ghost text is redrawn in place; otherwise each update is a plain line.
+`replay` opens the file (cut before its first function) in a running `Session` and types on:
+at each stop it types the start of a line one keystroke at a time, requesting a completion
+after every keystroke as an editor without debounce would (each request supersedes the
+previous one), then waits for the last one. What is shown is the caller's `DemoView`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
-from sdsat_lsp.cli import CommandError
-from sdsat_lsp.cli_common import FLAG_PREFIX, add_setting_flags, settings_from_args
-from sdsat_lsp.config import camel_case
-from sdsat_lsp.server.client import Completion, Session, server_command
-from sdsat_lsp.server.profile import percentile
+from sdsat_lsp.server.client import Completion, Session
 
 SAMPLE = Path(__file__).with_name("demo_sample.py")
-DIM, RESET, CLEAR = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
-LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go"}
-LANGUAGES |= {".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java"}
 
 
 def cut_point(line: str) -> int | None:
@@ -57,65 +46,18 @@ def first_body_line(lines: list[str]) -> int:
     return min(len(lines) // 3, len(lines))
 
 
-class Screen:
-    """Draws the line being typed and its ghost text."""
+class DemoView(Protocol):
+    """What `replay` reports to: the line being typed, and each finished completion."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.prompt = ""
+    def typing(self, number: int, typed: str) -> None: ...
 
-    def typing(self, number: int, typed: str) -> None:
-        self.prompt = f"{number + 1:>4} │ {typed}"
-        if self.tty:
-            self.out.write(CLEAR + self.prompt)
-            self.out.flush()
-
-    def ghost(self, text: str) -> None:
-        first, _, rest = text.partition("\n")
-        if self.tty:
-            more = " ⏎…" if rest else ""
-            self.out.write(f"{CLEAR}{self.prompt}{DIM}{first}{more}{RESET}")
-            self.out.flush()
-        else:
-            self.out.write(f"       ghost: {text!r}\n")
-
-    def final(self, completion: Completion, record: dict[str, Any] | None, cancelled: int) -> None:
-        text = completion.text or ""
-        if self.tty:
-            first, _, rest = text.partition("\n")
-            self.out.write(f"{CLEAR}{self.prompt}{DIM}{first}{RESET}\n")
-            for line in rest.split("\n") if rest else []:
-                self.out.write(f"     │ {DIM}{line}{RESET}\n")
-        else:
-            self.out.write(f"{self.prompt}\n       final: {text!r}\n")
-        self.out.write("       " + describe_latency(completion, record, cancelled) + "\n\n")
-        self.out.flush()
-
-
-def describe_latency(completion: Completion, record: dict[str, Any] | None, cancelled: int) -> str:
-    if completion.error:
-        return f"[{completion.error}]"
-    parts = []
-    if completion.first_delta_ms is not None:
-        parts.append(f"first delta {completion.first_delta_ms:.0f} ms")
-    if completion.total_ms is not None:
-        parts.append(f"total {completion.total_ms:.0f} ms")
-    if record:
-        parts.append(
-            f"prompt {record.get('prompt_tokens', 0)} tok "
-            f"({record.get('reused_prefix_tokens', 0)} reused)"
-        )
-        parts.append(
-            f"{record.get('new_tokens', 0)} tok in {record.get('forward_passes', 0)} passes"
-        )
-        parts.append(f"{record.get('strategy', '')}")
-    parts.append(f"{cancelled} superseded request(s) cancelled")
-    return "latency: " + " · ".join(parts)
+    def final(
+        self, completion: Completion, record: dict[str, Any] | None, cancelled: int
+    ) -> None: ...
 
 
 async def replay(
-    session: Session, path: Path, text: str, stops: int, typing_s: float, screen: Screen
+    session: Session, path: Path, text: str, stops: int, typing_s: float, screen: DemoView
 ) -> list[Completion]:
     lines = text.split("\n")
     first = first_body_line(lines)
@@ -147,69 +89,3 @@ async def replay(
         finals.append(last)
         session.type(line[cut:] + ending)
     return finals
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path, help="file to replay (default: a sample)")
-    parser.add_argument("--stops", type=int, default=6, help="completions to show (default 6)")
-    parser.add_argument(
-        "--typing-ms", type=float, default=60.0, help="time between keystrokes (default 60)"
-    )
-    add_setting_flags(parser)
-
-
-def wire_options(args: argparse.Namespace) -> dict[str, Any]:
-    settings_from_args(args)  # validates the flags before a server starts
-    return {
-        camel_case(key[len(FLAG_PREFIX) :]): value
-        for key, value in vars(args).items()
-        if key.startswith(FLAG_PREFIX) and value is not None
-    }
-
-
-async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
-    path: Path = args.file or SAMPLE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error}") from error
-    screen = Screen(out)
-    session = Session(
-        options=wire_options(args),
-        command=server_command(),
-        on_delta=lambda completion, delta: screen.ghost(delta),
-        on_message=lambda message: print(f"[server] {message}", file=out),
-    )
-    await session.start()
-    try:
-        out.write(f"sdsat-lsp demo: {path}\n")
-        status = await session.wait_until_loaded()
-        if status.get("state") != "ready":
-            raise CommandError(f"the model did not load: {status.get('message')}")
-        out.write(
-            f"model {status.get('model')} on {status.get('device')} ({status.get('dtype')}), "
-            f"strategy {status.get('strategy')}, k {status.get('k')}\n\n"
-        )
-        finals = await replay(session, path, text, args.stops, args.typing_ms / 1000.0, screen)
-        firsts = [c.first_delta_ms for c in finals if c.first_delta_ms is not None]
-        cancelled = sum(1 for c in session.completions.values() if c.error == "cancelled")
-        summary = f"{len(session.completions)} requests, {cancelled} superseded and cancelled"
-        if firsts:
-            summary += (
-                f"; keystroke → first delta at the pauses: p50 {percentile(firsts, 50):.0f} ms, "
-                f"max {max(firsts):.0f} ms"
-            )
-        out.write(summary + "\n")
-    except BaseException:
-        if session.stderr_tail:
-            sys.stderr.write(
-                "server stderr (last lines):\n" + "\n".join(session.stderr_tail) + "\n"
-            )
-        raise
-    finally:
-        await session.stop()
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    return asyncio.run(run_demo(args, sys.stdout))

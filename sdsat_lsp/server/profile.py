@@ -1,20 +1,17 @@
-"""`sdsat-lsp profile LOGFILE`: p50/p90/p99 per numeric field of a latency log, and outcome rates.
+"""Latency-log statistics: p50/p90/p99 per numeric field, and outcome rates.
 
 Reads the JSON lines the server writes (`logFile`), or a client log holding the
-`sdsat-latency {...}` window/logMessage texts; other lines are skipped.
+`sdsat-latency {...}` window/logMessage texts; other lines are skipped. `sdsat-lsp profile`
+prints `format_summary(summarize(...))`; the demo and the LSP benchmarks use `percentile`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from sdsat_lsp.cli import CommandError
 from sdsat_lsp.server.latency import OUTCOMES, parse_line
 
 # Numbers that are identifiers, not measurements.
@@ -81,27 +78,3 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{row['p99']:>10.2f}"
         )
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("logfile", type=Path, help="latency log (the logFile setting)")
-    parser.add_argument(
-        "--outcome",
-        default="done",
-        choices=[*OUTCOMES, "all"],
-        help="which completions the percentiles cover (default: done)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        with args.logfile.open(encoding="utf-8", errors="replace") as handle:
-            records = read_records(handle)
-    except OSError as error:
-        raise CommandError(f"cannot read {args.logfile}: {error}") from error
-    if not records:
-        raise CommandError(f"no latency records in {args.logfile}")
-    summary = summarize(records, args.outcome)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
-    return 0

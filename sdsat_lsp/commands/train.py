@@ -1,11 +1,12 @@
-"""`sdsat-lsp train`: SDSAT fine-tuning, artifact export and evaluation.
+"""`sdsat-lsp train`: SDSAT fine-tuning (`run`), artifact evaluation and export.
 
     sdsat-lsp train --base MODEL --data DIR [DIR...] --k K --mode MODE --output DIR [--resume]
-    sdsat-lsp train --export-from CHECKPOINT --output DIR [--base NAME] [--export-dtype float16]
+    sdsat-lsp train evaluate ARTIFACT [--humaneval N | --data DIR...] [--eval-prompts N]
+    sdsat-lsp train export CHECKPOINT --output DIR [--base NAME] [--export-dtype float16]
         [--export-rank R]
-    sdsat-lsp train --evaluate ARTIFACT [--humaneval N | --data DIR...] [--eval-prompts N]
 
-Training flags are generated from `TrainConfig` (one declaration, one help text each).
+The older spellings `train --evaluate ARTIFACT ...` and `train --export-from CHECKPOINT ...`
+still work. Flags and defaults come from `TrainConfig` (one declaration, one help text each).
 """
 
 from __future__ import annotations
@@ -15,82 +16,102 @@ import dataclasses
 import json
 import logging
 import sys
-import typing
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
-from sdsat_lsp.cli import CommandError
+from sdsat_lsp.commands.arguments import add_config_flags, config_defaults, config_values
+from sdsat_lsp.commands.errors import CommandError
 from sdsat_lsp.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 _REQUIRED_FOR_TRAINING = ("base", "data", "output")
+# TrainConfig fields that `train evaluate` reads (their defaults are TrainConfig's).
+_EVALUATE_FIELDS = (
+    "data",
+    "k",
+    "seq_len",
+    "eval_prompts",
+    "eval_new_tokens",
+    "eval_sequences",
+    "exclude",
+    "device",
+    "threads",
+)
+_EXPORT_FIELDS = ("output", "base")
+# Tokens `train evaluate --data` reads: enough prompts and rows, far less than a training run.
+_EVALUATE_MAX_TOKENS = 200_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    hints = typing.get_type_hints(TrainConfig)
-    for item in dataclasses.fields(TrainConfig):
-        flag = "--" + item.name.replace("_", "-")
-        kind = hints[item.name]
-        options: dict[str, Any] = {"help": item.metadata.get("help", "")}
-        if "nargs" in item.metadata:
-            options["nargs"] = item.metadata["nargs"]
-        if get_origin(kind) is typing.Literal:
-            options["choices"] = list(get_args(kind))
-        elif kind in (int, float, str):
-            options["type"] = kind
-        elif get_origin(kind) is tuple:
-            options["type"] = str
-        if item.default is not dataclasses.MISSING:
-            shown = " ".join(item.default) if isinstance(item.default, tuple) else item.default
-            options["help"] += f" (default: {shown})" if shown != "" else ""
-        options["default"] = None  # unset flags fall back to the dataclass default
-        parser.add_argument(flag, **options)
+    add_config_flags(parser, TrainConfig)
     parser.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint under --output"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--export-from",
-        metavar="CHECKPOINT",
-        help="write CHECKPOINT's artifact (adapter + sdsat.json) to --output",
+    # The older spellings of `train export` and `train evaluate`.
+    parser.add_argument("--export-from", metavar="CHECKPOINT", help="same as `train export`")
+    parser.add_argument("--evaluate", metavar="ARTIFACT", help="same as `train evaluate`")
+    _add_export_flags(parser)
+    _add_evaluate_flags(parser)
+    jobs = parser.add_subparsers(dest="job", metavar="JOB")
+    evaluate_parser = jobs.add_parser(
+        "evaluate",
+        help="SAT accuracy per position and two-step acceptance of an artifact",
+        description="SAT accuracy per position and two-step acceptance of an artifact",
     )
+    evaluate_parser.add_argument("artifact", help="an artifact or checkpoint directory")
+    add_config_flags(evaluate_parser, TrainConfig, _EVALUATE_FIELDS)
+    _add_evaluate_flags(evaluate_parser)
+    export_parser = jobs.add_parser(
+        "export",
+        help="write a checkpoint's artifact (adapter + sdsat.json) to --output",
+        description="write a checkpoint's artifact (adapter + sdsat.json) to --output",
+    )
+    export_parser.add_argument("checkpoint", help="a checkpoint directory")
+    add_config_flags(export_parser, TrainConfig, _EXPORT_FIELDS)
+    _add_export_flags(export_parser)
+
+
+def _add_export_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--export-dtype",
         choices=["float32", "float16", "bfloat16"],
         default="float16",
-        help="adapter dtype of --export-from (default: float16)",
+        help="adapter dtype of the exported artifact (default: float16)",
     )
     parser.add_argument(
         "--export-rank",
         type=int,
         default=0,
-        help="with --export-from: truncate the LoRA to this rank (best approximation by SVD)",
+        help="export: truncate the LoRA to this rank (best approximation by SVD)",
     )
-    parser.add_argument(
-        "--evaluate",
-        metavar="ARTIFACT",
-        help="evaluate an artifact: SAT accuracy + two-step acceptance",
-    )
+
+
+def _add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--humaneval",
         type=int,
         metavar="N",
         default=None,
-        help="with --evaluate: use N HumanEval prompts (0 = all 164)",
+        help="evaluate: use N HumanEval prompts (0 = all 164)",
     )
-    parser.add_argument("--report", metavar="FILE", help="with --evaluate: write the JSON here")
+    parser.add_argument("--report", metavar="FILE", help="evaluate: write the JSON here")
+
+
+def run(args: argparse.Namespace) -> int:
+    job = getattr(args, "job", None)
+    if job == "export" or args.export_from:
+        return export(args, Path(args.checkpoint if job == "export" else args.export_from))
+    if job == "evaluate" or args.evaluate:
+        return evaluate(args, args.artifact if job == "evaluate" else args.evaluate)
+    return train(args)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     missing = [f"--{name}" for name in _REQUIRED_FOR_TRAINING if getattr(args, name) is None]
     if missing:
         raise CommandError(f"missing {', '.join(missing)}")
-    values: dict[str, Any] = {}
-    for item in dataclasses.fields(TrainConfig):
-        value = getattr(args, item.name)
-        if value is not None:
-            values[item.name] = tuple(value) if isinstance(value, list) else value
-    config = TrainConfig(**values)
+    config = TrainConfig(**config_values(args, TrainConfig))
     validate(config)
     return config
 
@@ -122,11 +143,7 @@ def check_writable(output: Path) -> None:
         ) from error
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.export_from:
-        return export(args)
-    if args.evaluate:
-        return evaluate(args)
+def train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from sdsat_lsp.model import ModelLoadError
     from sdsat_lsp.training.adapter import SatTokenError
@@ -150,18 +167,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
+def export(args: argparse.Namespace, checkpoint: Path) -> int:
     """A compact copy of a checkpoint's artifact (adapter in --export-dtype), maybe re-based."""
     import torch
 
     from sdsat_lsp.model.artifact import ArtifactError, load_adapter, read_artifact, write_artifact
 
     if args.output is None:
-        raise CommandError("--export-from needs --output")
+        raise CommandError("export needs --output")
     check_writable(Path(args.output))
     try:
-        artifact = read_artifact(args.export_from)
-        adapter = load_adapter(args.export_from, artifact)
+        artifact = read_artifact(checkpoint)
+        adapter = load_adapter(checkpoint, artifact)
     except ArtifactError as error:
         raise CommandError(str(error)) from error
     if artifact.full_weights:
@@ -182,7 +199,7 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
+def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
     import torch
 
     from sdsat_lsp.model import ModelLoadError, load_model
@@ -196,21 +213,25 @@ def evaluate(args: argparse.Namespace) -> int:
         prompts_from_sequences,
     )
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # TrainConfig's defaults under the flags given; k defaults to the artifact's trained k.
+    given = config_values(args, TrainConfig)
+    options = config_defaults(TrainConfig) | given
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
     try:
-        loaded = load_model(args.evaluate, device=args.device or "cpu", dtype="float32")
-        artifact = read_artifact(args.evaluate)
+        loaded = load_model(artifact_dir, device=options["device"], dtype="float32")
+        artifact = read_artifact(artifact_dir)
     except (ModelLoadError, ValueError) as error:
         raise CommandError(str(error)) from error
-    k = args.k or artifact.trained_k
+    k = given.get("k") or artifact.trained_k
     sat_id = loaded.spec.sat_id
     if sat_id is None:
-        raise CommandError(f"{args.evaluate}: no SAT id")
-    prompts_count = args.eval_prompts if args.eval_prompts is not None else 16
-    new_tokens = args.eval_new_tokens or 48
+        raise CommandError(f"{artifact_dir}: no SAT id")
+    prompts_count = options["eval_prompts"]
+    new_tokens = options["eval_new_tokens"]
+    seq_len = options["seq_len"]
     stops = sorted(loaded.spec.stop_ids())
-    report: dict[str, Any] = {"artifact": str(args.evaluate), "k": k, "step": artifact.step}
+    report: dict[str, Any] = {"artifact": str(artifact_dir), "k": k, "step": artifact.step}
     if args.humaneval is not None:
         prompts = humaneval_prompts(loaded.tokenizer, args.humaneval)
         report["source"] = f"HumanEval prompts ({len(prompts)})"
@@ -223,22 +244,22 @@ def evaluate(args: argparse.Namespace) -> int:
             if len(continuation) >= k + 2:
                 accuracy_rows.append(torch.tensor(prompt + continuation, dtype=torch.long))
                 spans.append((len(prompt), len(prompt) + len(continuation)))
-    elif args.data:
+    elif "data" in given:
         dataset = build_dataset(
             loaded.tokenizer,
-            args.data,
-            seq_len=args.seq_len or 256,
+            given["data"],
+            seq_len=seq_len,
             held_out_percent=0.0,
-            max_train_tokens=200_000,
-            exclude=tuple(args.exclude or ()),
+            max_train_tokens=_EVALUATE_MAX_TOKENS,
+            exclude=options["exclude"],
         )
         rows = dataset.train  # all of it: these directories are held out from the artifact
-        prompts = prompts_from_sequences(rows, prompts_count, (args.seq_len or 256) // 2)
-        accuracy_rows = [rows[i] for i in range(min(rows.shape[0], args.eval_sequences or 32))]
+        prompts = prompts_from_sequences(rows, prompts_count, seq_len // 2)
+        accuracy_rows = [rows[i] for i in range(min(rows.shape[0], options["eval_sequences"]))]
         spans = []
-        report["source"] = f"{', '.join(args.data)} ({len(prompts)} prompts)"
+        report["source"] = f"{', '.join(given['data'])} ({len(prompts)} prompts)"
     else:
-        raise CommandError("--evaluate needs --humaneval N or --data DIR")
+        raise CommandError("evaluate needs --humaneval N or --data DIR")
     accuracy = [
         measure_sat_accuracy(
             loaded.model,

@@ -1,4 +1,4 @@
-"""`sdsat-lsp bench lsp`: replay recorded typing against the real server over stdio.
+"""LSP replay benchmark (`sdsat-lsp bench lsp`): recorded typing against the real server.
 
 Each session is replayed twice, prefix reuse on then off, against a fresh `sdsat-lsp serve`
 driven by the server package's own client (`sdsat_lsp.server.client.Session`). The replay
@@ -11,19 +11,21 @@ answer. Prefix reuse comes from the server's own latency lines (window/logMessag
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sdsat_lsp.bench.sessions import BUNDLED, TypingSession, load_session, record_session
+from sdsat_lsp.bench.sessions import TypingSession
 from sdsat_lsp.server.client import Completion, Session
 from sdsat_lsp.server.profile import percentile
+
+# The server settings a replay sets, and the default it changes: short completions keep a
+# replay of a whole session within minutes on a CPU.
+SERVER_SETTINGS = ("model", "device", "dtype", "strategy", "k", "max_new_tokens")
+DEFAULTS = {"max_new_tokens": 32}
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,9 @@ async def replay_once(
 
 
 async def run_lsp_bench(
-    sessions: list[TypingSession], config: ReplayConfig, log: Any = sys.stderr
+    sessions: list[TypingSession], config: ReplayConfig, log: Any = None
 ) -> list[dict[str, Any]]:
+    log = log or sys.stderr  # looked up per call: a default bound at import goes stale
     rows = []
     for typing in sessions:
         for prefix_reuse in (True, False):
@@ -168,85 +171,3 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {row['server_prefill_ms']['p50'] or 0:.0f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def server_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The server settings (wire names) that the benchmark flags set."""
-    return {
-        "model": args.model,
-        "device": args.device,
-        "dtype": args.dtype,
-        "strategy": args.strategy,
-        "k": args.k,
-        "maxNewTokens": args.max_new_tokens,
-    }
-
-
-def run_lsp_command(args: argparse.Namespace) -> int:
-    from sdsat_lsp.bench.decode import slug
-    from sdsat_lsp.bench.report import machine_info
-    from sdsat_lsp.bench.sessions import SessionError
-    from sdsat_lsp.cli import CommandError
-    from sdsat_lsp.config import Settings
-
-    if args.record is not None:
-        return record_command(args)
-    if args.back_to_back is not None:
-        return back_to_back_command(args)
-    try:
-        sessions = [load_session(path) for path in (args.session or [BUNDLED])]
-    except SessionError as error:
-        raise CommandError(str(error)) from error
-    options = server_options(args)
-    debounce = Settings().debounce_ms if args.debounce_ms is None else args.debounce_ms
-    config = ReplayConfig(options, debounce, args.time_scale)
-    machine = machine_info()
-    rows = asyncio.run(run_lsp_bench(sessions, config))
-    args.output.mkdir(parents=True, exist_ok=True)
-    stem = args.output / f"lsp-{slug(args.model)}"
-    result: dict[str, Any] = {
-        "config": options | {"debounceMs": debounce, "timeScale": args.time_scale},
-        "machine": machine,
-        "runs": rows,
-    }
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    table = markdown_table(rows)
-    strategy = rows[0]["strategy"] if rows else args.strategy
-    header = (
-        f"### LSP replay: {args.model}, strategy {strategy}, {args.max_new_tokens} new tokens at "
-        f"most, debounce {debounce:.0f} ms, {machine['date']}\n\n"
-    )
-    stem.with_suffix(".md").write_text(header + table)
-    print(header + table)
-    print(json.dumps({"json": str(stem.with_suffix(".json"))}), file=sys.stderr)
-    return 0
-
-
-def record_command(args: argparse.Namespace) -> int:
-    from sdsat_lsp.bench.sessions import SessionError
-    from sdsat_lsp.cli import CommandError
-
-    try:
-        start, _, end = args.lines.partition(":")
-        session = record_session(Path(args.record), int(start), int(end))
-    except (ValueError, OSError, SessionError) as error:
-        raise CommandError(f"cannot record {args.record} lines {args.lines!r}: {error}") from error
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / f"session-{session.name}.json"
-    path.write_text(json.dumps(session.to_dict(), indent=0) + "\n")
-    print(path)
-    return 0
-
-
-def back_to_back_command(args: argparse.Namespace) -> int:
-    """Delegate to the server package's own benchmark (no debounce, no recorded timing)."""
-    from sdsat_lsp.bench.decode import slug
-    from sdsat_lsp.server.bench import bench_lsp
-
-    options = server_options(args)
-    results = asyncio.run(bench_lsp(options, keystrokes=args.back_to_back))
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / f"lsp-back-to-back-{slug(args.model)}.json"
-    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
-    print(json.dumps(results, indent=1, default=str))
-    return 0

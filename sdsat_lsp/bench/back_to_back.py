@@ -1,29 +1,26 @@
-"""LSP latency benchmark: keystroke → first streamed delta, with and without prefix-KV reuse.
+"""Back-to-back LSP benchmark: keystroke → first streamed delta, with and without prefix-KV reuse.
 
 Drives the real server over stdio like an editor without debounce: each simulated keystroke is
 one didChange plus one inline-completion request, sent as soon as the previous request has
 streamed its first delta (or answered), so every request but the last is superseded while
 generating. Measured on the client: keystroke → first `sdsat/completionDelta`. From the
 server's latency lines: how many superseded requests stopped before their next forward pass.
-Wire it as `sdsat-lsp bench lsp` with `add_arguments` / `run`, or call `bench_lsp()`.
+`sdsat-lsp bench lsp --back-to-back N` runs it; `lsp_replay` is the debounced, recorded-timing
+replay that `sdsat-lsp bench lsp` runs by default.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdsat_lsp.cli_common import add_setting_flags
 from sdsat_lsp.server.client import Completion, Session
-from sdsat_lsp.server.demo import SAMPLE, first_body_line, wire_options
+from sdsat_lsp.server.demo import SAMPLE, first_body_line
 from sdsat_lsp.server.profile import percentile
 
 
@@ -125,24 +122,3 @@ async def bench_lsp(
         if on[field] and off[field]:
             results[f"{field}_ratio_off_over_on"] = round(off[field] / on[field], 2)
     return results
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keystrokes", type=int, default=100, help="keystrokes per mode")
-    parser.add_argument("--source", type=Path, default=SAMPLE, help="file whose text is typed")
-    add_setting_flags(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    options = wire_options(args)
-    options.pop("prefixReuse", None)  # both modes run
-
-    def report(mode: str, summary: dict[str, Any]) -> None:
-        print(f"{mode}: {json.dumps(summary)}", file=sys.stderr, flush=True)
-
-    results = asyncio.run(
-        bench_lsp(options, keystrokes=args.keystrokes, source=args.source, report=report)
-    )
-    json.dump(results, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from sdsat_lsp.cli_common import add_position_arguments, read_source
+from sdsat_lsp.commands.arguments import add_position_arguments, read_source
+from sdsat_lsp.commands.errors import CommandError
 from sdsat_lsp.config import Settings
 
 
@@ -23,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
-    from sdsat_lsp.cli import CommandError
     from sdsat_lsp.context import (
         DocumentStore,
         InvalidPosition,

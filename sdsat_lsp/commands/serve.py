@@ -11,8 +11,8 @@ import argparse
 import logging
 import sys
 
-from sdsat_lsp.cli import CommandError
-from sdsat_lsp.cli_common import add_setting_flags, settings_from_args
+from sdsat_lsp.commands.arguments import add_setting_flags, settings_from_args
+from sdsat_lsp.commands.errors import CommandError
 from sdsat_lsp.config import Settings
 
 

@@ -1,7 +1,7 @@
 """Stop-rule evaluation on the default model: tokens saved, and whether completions end at
 block boundaries, over completion points cut from real code that is not in the tests.
 
-    python -m sdsat_lsp.context.evaluate [--max-new-tokens 64] [--limit N] [--json FILE]
+    sdsat-lsp bench stop-rules [--max-new-tokens 64] [--limit N] [--json FILE]
 
 Points come from files already on this machine (installed Python packages, Go/Rust/TS/JS
 sources shipped with tools; missing files are skipped). In each file, at a fixed spot per
@@ -22,18 +22,16 @@ with the completion inserted has no more syntax errors (ERROR or MISSING nodes) 
 completion's lines than it had there before, a header left open for its body (`for x in y:`,
 `if (x) {`) aside. An empty completion counts as neither.
 
-This is a script, not part of the context package's API: it loads the engine (torch), which
-the package itself never imports; it belongs with `sdsat-lsp bench` once that exists.
+It lives with the benchmarks, not in the context package: it loads the engine (torch), which
+the context package never imports.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,7 +180,13 @@ def ends_at_boundary(point: Point, completion: str, finish: str) -> bool:
 # -- generation -----------------------------------------------------------------------------
 
 
-def evaluate(points: list[Point], max_new_tokens: int, context_tokens: int) -> list[Outcome]:
+def evaluate(
+    points: list[Point],
+    max_new_tokens: int,
+    context_tokens: int,
+    progress: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Each point generated once on the default model; `progress` sees each outcome."""
     from sdsat_lsp.config import Settings
     from sdsat_lsp.engine import Engine
 
@@ -202,7 +206,8 @@ def evaluate(points: list[Point], max_new_tokens: int, context_tokens: int) -> l
         )
         outcome = _generate(engine, point, prompt, max_new_tokens)
         outcomes.append(outcome)
-        print(json.dumps(dataclasses.asdict(outcome)), file=sys.stderr, flush=True)
+        if progress is not None:
+            progress(outcome)
     return outcomes
 
 
@@ -278,32 +283,3 @@ def table(outcomes: list[Outcome]) -> str:
             f"| {o.finish} | {'yes' if o.boundary else 'no'} | `{shown}` |"
         )
     return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--per-kind", type=int, default=1, help="points per kind and file")
-    parser.add_argument(
-        "--context-tokens", type=int, default=1024, help="prompt budget (prefill time on CPU)"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="N points, evenly spaced")
-    parser.add_argument("--json", type=Path, help="also write outcomes and summary here")
-    args = parser.parse_args(argv)
-    points = [point for path in SOURCES for point in points_in(path, args.per_kind)]
-    if 0 < args.limit < len(points):
-        points = [points[index * len(points) // args.limit] for index in range(args.limit)]
-    outcomes = evaluate(points, args.max_new_tokens, args.context_tokens)
-    result = summary(outcomes)
-    print(table(outcomes))
-    print()
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(
-            json.dumps({"summary": result, "outcomes": [dataclasses.asdict(o) for o in outcomes]})
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

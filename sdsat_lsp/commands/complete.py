@@ -11,12 +11,13 @@ import dataclasses
 import json
 import sys
 
-from sdsat_lsp.cli_common import (
+from sdsat_lsp.commands.arguments import (
     add_position_arguments,
     add_setting_flags,
     read_source,
     settings_from_args,
 )
+from sdsat_lsp.commands.errors import CommandError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdsat_lsp.cli import CommandError
     from sdsat_lsp.context import (
         DocumentStore,
         InvalidPosition,
