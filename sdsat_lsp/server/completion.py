@@ -1,9 +1,10 @@
-"""One completion as a job on the engine's worker thread: prompt → encode → stream → finalize.
+"""One completion as a job on the engine's worker thread, through the completion pipeline.
 
 The event loop creates a `CompletionTicket` (the request, the document store, the cancel flags)
-and submits `run_completion` to the `CompletionWorker`; the job streams the text so far through
-`send_text` (which must be thread-safe) and returns a `CompletionResult`. Nothing here knows LSP
-types.
+and submits `run_completion` to the `CompletionWorker`; the job runs `sdsat_lsp.pipeline.complete`
+(prompt → encode → stream → finalize), streams the text so far through `send_text` (which must
+be thread-safe), fills the latency record and returns a `CompletionResult`. Nothing here knows
+LSP types.
 
 Documents are live objects with caches (lazy incremental parse, snippet index) that should
 survive between requests, so the job reads the live `DocumentStore` rather than a copy: the
@@ -21,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sdsat_lsp.config import Settings
-from sdsat_lsp.context import DocumentStore, Position, Shape, build_prompt
+from sdsat_lsp.context import DocumentStore, Position
 from sdsat_lsp.engine.worker import CancelToken
+from sdsat_lsp.pipeline import complete
 from sdsat_lsp.server.latency import LatencyRecord
 
 if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
@@ -87,62 +89,35 @@ def run_completion(
     record.queue_wait_ms = elapsed_ms(ticket.received)
     if ticket.cancelled():  # superseded while queued: no engine work at all
         return CompletionResult("", "cancelled")
-    settings = ticket.settings
 
-    started = time.perf_counter()
     with ticket.documents_lock:
         document = ticket.documents.get(ticket.uri) if ticket.uri in ticket.documents else None
         if document is None or document.version != ticket.version:
             ticket.stale.set()  # closed or edited since the request: nothing to complete
             return CompletionResult("", "cancelled")
         others = [d for d in ticket.documents.documents() if d.uri != ticket.uri]
-        prompt = build_prompt(
-            document,
-            ticket.position,
-            budget_tokens=settings.context_tokens,
-            count_tokens=engine.count_tokens,
-            fim=engine.info.fim,
-            other_documents=others,
-        )
-    record.context_ms = elapsed_ms(started)
-    record.shape = getattr(prompt.shape, "name", str(prompt.shape)).lower()
+    # An edit from here on marks the ticket stale before it changes the document, so the
+    # pipeline's cancellation check after the prompt catches it.
+    outcome = complete(
+        engine,
+        document,
+        ticket.position,
+        ticket.settings,
+        other_documents=others,
+        documents_lock=ticket.documents_lock,
+        cancelled=ticket.cancelled,
+        on_text=send_text,
+    )
+    record.context_ms = outcome.prompt_ms
+    record.encode_ms = outcome.encode_ms
+    record.generate_ms = outcome.generate_ms
+    record.shape = outcome.prompt.shape.name.lower()
     record.strategy = engine.info.strategy
     record.k = engine.info.k
-    if prompt.shape == Shape.NONE:
-        record.finish_reason = "none"
-        return CompletionResult("", "none")
-    if ticket.cancelled():
-        return CompletionResult("", "cancelled")
-
-    started = time.perf_counter()
-    prompt_ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
-    record.encode_ms = elapsed_ms(started)
-
-    started = time.perf_counter()
-    generation = engine.generate(
-        prompt_ids,
-        max_new_tokens=settings.max_new_tokens,
-        stop=prompt.stop.check,
-        cancelled=ticket.cancelled,
-        strategy=None if settings.strategy == "auto" else settings.strategy,
-        k=settings.k or None,
-        reuse_prefix=settings.prefix_reuse,
-    )
-    raw = ""
-    shown = ""
-    for delta in generation:
-        raw += delta
-        # The ghost text is the stop rule's view of the raw text (cursor whitespace aligned,
-        # leading blank lines dropped), never the raw deltas.
-        visible = prompt.stop.visible(raw)
-        if visible != shown and not ticket.cancelled():
-            shown = visible
-            send_text(visible)
-    record.generate_ms = elapsed_ms(started)
-    record.add_engine_stats(generation.stats.to_dict())
-    record.finish_reason = generation.finish_reason
-    if settings.log_level == "debug":
-        record.debug = {"prompt_prefix_tail": prompt.prefix[-200:], "raw_text": generation.text}
-    if generation.finish_reason == "cancelled":
-        return CompletionResult("", "cancelled")
-    return CompletionResult(prompt.stop.finalize(generation.text), generation.finish_reason)
+    if outcome.stats is not None:
+        record.add_engine_stats(outcome.stats)
+    record.finish_reason = outcome.finish_reason
+    if ticket.settings.log_level == "debug":
+        prefix_tail = outcome.prompt.prefix[-200:]
+        record.debug = {"prompt_prefix_tail": prefix_tail, "raw_text": outcome.raw_text}
+    return CompletionResult(outcome.text, outcome.finish_reason)

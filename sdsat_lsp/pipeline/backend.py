@@ -1,0 +1,72 @@
+"""What the completion pipeline needs from a model backend, and nothing more.
+
+Today's backend is the local `sdsat_lsp.engine.Engine` (it satisfies these protocols as it
+is); a remote engine plugs in by implementing the same few members. Everything above this
+line (prompt building, stop rules, the visible text, the final text) stays in the pipeline,
+so a backend never sees tree-sitter or LSP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+StopCheck = Callable[[str], "int | None"]  # text so far → None to go on, or the length to keep
+
+
+class BackendInfo(Protocol):
+    """The loaded model and how it decodes (shown to users, recorded with each completion)."""
+
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def fim(self) -> bool: ...  # takes a suffix (fill-in-the-middle)
+
+
+class BackendStats(Protocol):
+    @property
+    def new_tokens(self) -> int: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class TextStream(Protocol):
+    """One generation: iterating runs the model and yields text deltas; `text` is all of it
+    so far (already cut where the stop check said so). `stats` is ready once it ended."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def finish_reason(self) -> str: ...  # eos | length | stop | cancelled
+    @property
+    def stats(self) -> BackendStats: ...
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class CompletionBackend(Protocol):
+    @property
+    def info(self) -> BackendInfo: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode_prompt(self, prefix: str, suffix: str = "") -> Sequence[int]: ...
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        *,
+        max_new_tokens: int,
+        stop: StopCheck | None = None,
+        cancelled: Callable[[], bool] = ...,
+        strategy: str | None = None,
+        k: int | None = None,
+        reuse_prefix: bool | None = None,
+    ) -> TextStream:
+        """Greedy generation, checked against `stop` after every round and `cancelled`
+        before every forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own."""
+        ...
