@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-Strategy = Literal["auto", "ar", "sdsat", "sdsat-tree", "lookup"]
+# Decoding strategies, declared once; `auto` picks one per model and device (engine.py).
+StrategyName = Literal["ar", "sdsat", "sdsat-tree", "lookup"]
+Strategy = Literal["auto", StrategyName]
+STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
+# The strategies that draft with SAT tokens: they need a SAT-trained model.
+SAT_STRATEGIES: frozenset[StrategyName] = frozenset({"sdsat", "sdsat-tree"})
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 LogLevel = Literal["error", "warning", "info", "debug"]

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sdsat_lsp.bench.measure import Measurement, PeakMemory
+from sdsat_lsp.config import STRATEGIES
 from sdsat_lsp.engine import Engine
 
-ENGINE_STRATEGIES = ("ar", "sdsat", "sdsat-tree", "lookup")
+ENGINE_STRATEGIES = STRATEGIES
 HF_PEERS = ("hf-greedy", "hf-lookup")
 
 

@@ -1,4 +1,5 @@
-"""Decoding engine: strategies ar | sdsat | lookup, streaming text, prefix-KV reuse, worker.
+"""Decoding engine: strategies ar | sdsat | sdsat-tree | lookup, streaming text, prefix-KV
+reuse, worker.
 
 Knows nothing of LSP or tree-sitter; imports only `sdsat_lsp.model` and `sdsat_lsp.config`.
 Names are resolved lazily (PEP 562): the language server imports the worker at start-up and

@@ -10,14 +10,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sdsat_lsp.config import Settings
-from sdsat_lsp.engine.generation import (
-    SAT_STRATEGIES,
-    Generation,
-    GenerationRequest,
-    StopRule,
-    StrategyName,
-)
+from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, Settings, StrategyName
+from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
 from sdsat_lsp.engine.kv_cache import KVCache
 from sdsat_lsp.model import LoadedModel, ModelSpec, load_model
 
@@ -62,8 +56,8 @@ def resolve_strategy(
             if strategy in SAT_STRATEGIES and not spec.sat_trained:
                 strategy = "lookup"
             reason = f"CPU: {strategy} measured fastest for {spec.name}"
-    elif requested in ("ar", "sdsat", "sdsat-tree", "lookup"):
-        strategy = requested  # type: ignore[assignment]
+    elif requested in STRATEGIES:
+        strategy = requested
         reason = "set in settings"
     else:
         raise StrategyError(f"unknown strategy {requested!r}")
@@ -177,7 +171,7 @@ class Engine:
         prompt_ids: Sequence[int],
         *,
         max_new_tokens: int,
-        stop: StopRule | None = None,
+        stop: StopCheck | None = None,
         cancelled: Callable[[], bool] = lambda: False,
         strategy: str | None = None,
         k: int | None = None,

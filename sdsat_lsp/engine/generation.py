@@ -12,14 +12,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from sdsat_lsp.config import SAT_STRATEGIES, StrategyName
 from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
 from sdsat_lsp.engine.kv_cache import KVCache
 
-StrategyName = Literal["ar", "sdsat", "sdsat-tree", "lookup"]
-SAT_STRATEGIES = frozenset({"sdsat", "sdsat-tree"})
 FinishReason = Literal["eos", "length", "stop", "cancelled", "running"]
-StopRule = Callable[[str], int | None]
+# The caller's stop check on the text so far: where to cut it, or None to go on
+# (context.StopRule.check is one).
+StopCheck = Callable[[str], int | None]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class GenerationRequest:
     max_new_tokens: int
     stop_token_ids: frozenset[int]
     sat_id: int | None = None
-    stop: StopRule | None = None
+    stop: StopCheck | None = None
     reuse_prefix: bool = True
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdsat_lsp.model.paths import ARTIFACT_FILE
 from sdsat_lsp.model.registry import (
     LOCAL_SPEC_FILE,
     ModelSpec,
@@ -24,8 +25,6 @@ from sdsat_lsp.model.registry import (
 )
 
 log = logging.getLogger(__name__)
-
-ARTIFACT_FILE = "sdsat.json"
 
 
 class ModelLoadError(RuntimeError):

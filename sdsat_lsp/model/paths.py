@@ -1,9 +1,12 @@
-"""Where things live on disk: the user cache and the model registry folder."""
+"""Where things live on disk: the user cache, the model registry folder, artifact file names."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# The metadata file of an SDSAT artifact directory (`sdsat-lsp train` output).
+ARTIFACT_FILE = "sdsat.json"
 
 
 def cache_dir() -> Path:

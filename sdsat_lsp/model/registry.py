@@ -3,7 +3,7 @@
 A `ModelSpec` says where the weights come from and which special token ids the engine needs
 (FIM, EOS/EOT, SAT). A local model directory may carry its own `sdsat-model.toml` with the same
 keys; unknown directories get a spec derived from their tokenizer plus CLI overrides.
-`sdsat-lsp models` (sdsat_lsp/model_cli.py) lists the registry.
+`sdsat-lsp models` (sdsat_lsp/commands/models.py) lists the registry.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sdsat_lsp.config import StrategyName
 from sdsat_lsp.model.paths import models_cache_dir, registry_dir
 
 FimTemplate = Literal["none", "psm", "spm"]
@@ -44,7 +45,7 @@ class ModelSpec:
     sat_id: int | None = None
     trained_k: int = 0
     recommended_k: int = 4
-    cpu_strategy: Literal["ar", "lookup", "sdsat", "sdsat-tree"] = "lookup"
+    cpu_strategy: StrategyName = "lookup"
     # a `sdsat-lsp train` artifact (folder relative to the registry) applied when loading by
     # name; its sdsat.json supplies sat_id, trained_k and recommended_k
     sat_adapter: str = ""
