@@ -24,6 +24,15 @@ Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 LogLevel = Literal["error", "warning", "info", "debug"]
 
 DEFAULT_MODEL = "smollm2-135m"
+# Ceilings: a completion is ghost text (a few lines), a prompt at most a large model's window.
+MAX_NEW_TOKENS = 1024
+MAX_CONTEXT_TOKENS = 131_072
+# Paths that are the server's own stdio or a terminal (also refused when opened: latency.py).
+STREAM_PATHS = frozenset(
+    {"-", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/console"}
+    | {f"/dev/fd/{n}" for n in range(3)}
+    | {f"/proc/self/fd/{n}" for n in range(3)}
+)
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -118,12 +127,23 @@ def validate(settings: Settings) -> list[str]:
     if not problems:
         if settings.k < 0 or settings.k > 16:
             problems.append(f"k={settings.k} must be between 0 and 16")
-        if settings.max_new_tokens < 1 or settings.max_new_tokens > 4096:
-            problems.append(f"maxNewTokens={settings.max_new_tokens} must be between 1 and 4096")
-        if settings.context_tokens < 64:
-            problems.append(f"contextTokens={settings.context_tokens} must be at least 64")
-        if settings.debounce_ms < 0:
-            problems.append(f"debounceMs={settings.debounce_ms} must not be negative")
+        if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
+            problems.append(
+                f"maxNewTokens={settings.max_new_tokens} must be between 1 and {MAX_NEW_TOKENS}"
+            )
+        if not 64 <= settings.context_tokens <= MAX_CONTEXT_TOKENS:
+            problems.append(
+                f"contextTokens={settings.context_tokens} must be between 64 and "
+                f"{MAX_CONTEXT_TOKENS} (and fit the model's context length, checked on load)"
+            )
+        if not 0 <= settings.debounce_ms <= 10_000:
+            problems.append(f"debounceMs={settings.debounce_ms} must be between 0 and 10000")
+        if len(settings.model) > 4096 or len(settings.log_file) > 4096:
+            problems.append("model and logFile must be at most 4096 characters")
+        if settings.log_file.strip() in STREAM_PATHS:
+            problems.append(
+                f"logFile={settings.log_file!r} would write into the LSP stream or a terminal"
+            )
     return problems
 
 

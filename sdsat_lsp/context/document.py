@@ -296,7 +296,11 @@ class DocumentStore:
         self._documents: dict[str, Document] = {}
 
     def open(self, uri: str, language_id: str, text: str, version: int) -> None:
-        self._documents[uri] = Document.create(uri, language_id, text, version)
+        self.put(Document.create(uri, language_id, text, version))
+
+    def put(self, document: Document) -> None:
+        """Add (or replace) a document built elsewhere, e.g. on another thread."""
+        self._documents[document.uri] = document
 
     def change(self, uri: str, version: int, changes: Sequence[TextChange]) -> None:
         """Apply changes to an open document (raises KeyError if it is not open)."""

@@ -88,12 +88,12 @@ class CompletionWorker:
 
         self._queue.put(swap)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 5.0) -> None:
         with self._lock:
             for job in self._latest.values():
                 job.token.cancel()
         self._queue.put(_STOP)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=timeout)
 
     def engine(self) -> Engine:
         """Only from inside a job (the worker thread): the loaded engine, loading on first use."""

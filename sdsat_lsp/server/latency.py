@@ -7,9 +7,12 @@ and the file writer. Knows nothing of LSP or the engine's internals: the server 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +100,22 @@ def format_record(record: LatencyRecord, *, include_text: bool = False) -> str:
     return json.dumps(record.to_dict(include_text=include_text), ensure_ascii=False)
 
 
+def not_a_log_file(target: Path) -> str | None:
+    """Why `target` must not be a log (a terminal, a pipe, this process's stdio), or None."""
+    try:
+        found = target.stat()
+    except OSError:
+        return None  # a new file
+    if not stat.S_ISREG(found.st_mode):
+        return "not a regular file (a terminal, a pipe or a device)"
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            own = os.fstat(fd)
+            if (own.st_dev, own.st_ino) == (found.st_dev, found.st_ino):
+                return "it is this server's standard input, output or error"
+    return None
+
+
 class LatencyLog:
     """Appends JSON lines to a file; a file that cannot be written is reported once, then off."""
 
@@ -115,6 +134,8 @@ class LatencyLog:
             if not path:
                 return None
             target = Path(path).expanduser()
+            if (problem := not_a_log_file(target)) is not None:
+                return f"latency log {target} refused: {problem}"
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with target.open("a", encoding="utf-8"):

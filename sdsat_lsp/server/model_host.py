@@ -40,6 +40,7 @@ class ModelStatus:
     fim: bool = False
     message: str = ""
     last_latency_ms: float | None = None
+    context_length: int | None = None  # the model's positions (max_position_embeddings)
 
     def to_wire(self) -> dict[str, Any]:
         return {camel_case(name): value for name, value in asdict(self).items()}
@@ -94,13 +95,13 @@ class ModelHost:
         else:
             self._worker.reload(load_engine)
 
-        def engine_info(engine: Engine, token: CancelToken) -> EngineInfo:
-            return engine.info
+        def engine_info(engine: Engine, token: CancelToken) -> tuple[EngineInfo, int | None]:
+            return engine.info, model_context_length(engine)
 
         result: Future[ModelStatus] = Future()
         loaded = self._worker.submit(LOAD_KEY, engine_info)
 
-        def finish(future: Future[EngineInfo]) -> None:
+        def finish(future: Future[tuple[EngineInfo, int | None]]) -> None:
             status = status_after_load(settings.model, future)
             if load_number == self._loads:
                 self._set_status(status)
@@ -117,9 +118,11 @@ class ModelHost:
     def record_latency(self, total_ms: float) -> None:
         self._set_status(replace(self._status, last_latency_ms=round(total_ms, 1)))
 
-    def shutdown(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown()
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel the running job and stop the worker (idempotent; waits at most `timeout`)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(timeout)
 
     def _set_status(self, status: ModelStatus) -> None:
         last = self._status.last_latency_ms
@@ -127,14 +130,20 @@ class ModelHost:
         self._on_status(self._status)
 
 
-def status_after_load(model: str, future: Future[EngineInfo]) -> ModelStatus:
+def model_context_length(engine: Engine) -> int | None:
+    config = getattr(getattr(engine.loaded, "model", None), "config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def status_after_load(model: str, future: Future[tuple[EngineInfo, int | None]]) -> ModelStatus:
     if future.cancelled():
         return ModelStatus(state="error", model=model, message="model loading was cancelled")
     error = future.exception()
     if error is not None:
         logger.error("model %s failed to load: %s", model, error)
         return ModelStatus(state="error", model=model, message=str(error) or type(error).__name__)
-    info = future.result()
+    info, context_length = future.result()
     return ModelStatus(
         state="ready",
         model=info.model_name,
@@ -143,4 +152,5 @@ def status_after_load(model: str, future: Future[EngineInfo]) -> ModelStatus:
         strategy=info.strategy,
         k=info.k,
         fim=info.fim,
+        context_length=context_length,
     )

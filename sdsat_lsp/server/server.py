@@ -4,20 +4,29 @@ Handlers translate LSP types to a domain call and back. Model work happens on th
 worker thread (`ModelHost`); the event loop only snapshots documents, submits jobs, and sends
 what the worker hands back through `loop.call_soon_threadsafe`. This module knows no torch and
 no prompt layout: that is `engine` and `context`.
+
+The byte stream is ours, not pygls': `transport.read_frames` frames and decodes on a reader
+thread and `transport.Output` writes on a writer thread, so neither a bad frame nor a client
+that stops reading can stall the loop (see `serve_fd`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
+import os
+import resource
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified
@@ -32,16 +41,37 @@ from sdsat_lsp.server.completion import (
     elapsed_ms,
     run_completion,
 )
+from sdsat_lsp.server.documents import DocumentEditor
 from sdsat_lsp.server.latency import LOG_PREFIX, LatencyLog, LatencyRecord, format_record
 from sdsat_lsp.server.model_host import ModelHost, ModelStatus
 from sdsat_lsp.server.protocol import SdsatProtocol
+from sdsat_lsp.server.transport import Output, RpcError, read_frames
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "sdsat-lsp"
 DELTA_METHOD = "sdsat/completionDelta"
 STATUS_METHOD = "sdsat/status"
+HEALTH_METHOD = "sdsat/health"
 SETTINGS_SECTION = "sdsat"
+EXIT_SECONDS = 0.8  # from `exit` (or the client going away) to the process ending, at most
+LAG_TICK_SECONDS = 0.005
+
+
+def wants_append_deltas(capabilities: types.ClientCapabilities | None) -> bool:
+    """`capabilities.experimental.sdsat.completionDelta == "append"` opts into the append form."""
+    experimental = getattr(capabilities, "experimental", None)
+    section = experimental.get(SETTINGS_SECTION) if isinstance(experimental, Mapping) else None
+    return isinstance(section, Mapping) and section.get("completionDelta") == "append"
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux /proc; the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def wire_options(options: Any) -> Any:
@@ -68,6 +98,8 @@ def to_text_change(change: types.TextDocumentContentChangeEvent) -> TextChange:
 class SdsatServer(LanguageServer):
     """Server state: settings, documents, the model host, in-flight completions."""
 
+    protocol: SdsatProtocol
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             SERVER_NAME,
@@ -81,6 +113,10 @@ class SdsatServer(LanguageServer):
         # Held by the event loop while it edits documents and by the worker while it builds a
         # prompt from them (see completion.py).
         self.documents_lock = threading.Lock()
+        self.editor: DocumentEditor | None = None  # made on the event loop (serve_fd)
+        self._reported_documents: dict[str, str] = {}
+        self._shown_settings_problem = ""
+        self.max_loop_lag_ms = 0.0
         self.latency_log = LatencyLog()
         self.model = ModelHost(
             on_status=self.threadsafe(self.status_changed),
@@ -124,6 +160,7 @@ class SdsatServer(LanguageServer):
 
     def use_settings(self, settings: Settings) -> None:
         self.settings = settings
+        self.check_against_model()
         logging.getLogger("sdsat_lsp").setLevel(settings.log_level.upper())
         if settings.log_file != self._log_file_setting:
             self._log_file_setting = settings.log_file
@@ -168,8 +205,35 @@ class SdsatServer(LanguageServer):
                 self.progress_token, types.WorkDoneProgressReport(message=message)
             )
 
+    def completion_settings(self) -> tuple[Settings, str]:
+        """The settings a completion runs with: the prompt and the completion must fit the
+        model's positions. Returns them and the problem ("" when the settings fit)."""
+        settings = self.settings
+        limit = self.model.status.context_length
+        if not limit or settings.context_tokens + settings.max_new_tokens <= limit:
+            return settings, ""
+        new_tokens = min(settings.max_new_tokens, limit // 2)
+        context = max(1, min(settings.context_tokens, limit - new_tokens))
+        problem = (
+            f"contextTokens={settings.context_tokens} + maxNewTokens={settings.max_new_tokens} "
+            f"exceed the model's context length {limit}: using contextTokens={context}, "
+            f"maxNewTokens={new_tokens}"
+        )
+        fitted = dataclasses.replace(settings, context_tokens=context, max_new_tokens=new_tokens)
+        return fitted, problem
+
+    def check_against_model(self) -> None:
+        """Warn once per distinct problem when the settings do not fit the loaded model."""
+        _, problem = self.completion_settings()
+        if problem and problem != self._shown_settings_problem:
+            logger.warning("%s", problem)
+            self.show_message(f"sdsat-lsp: {problem}", types.MessageType.Warning)
+        self._shown_settings_problem = problem
+
     def status_changed(self, status: ModelStatus) -> None:
         self.protocol.notify(STATUS_METHOD, status.to_wire())
+        if status.state == "ready":
+            self.check_against_model()
         if status.state == "error" and status.message != self._shown_model_error:
             self._shown_model_error = status.message
             self.show_message(
@@ -183,9 +247,157 @@ class SdsatServer(LanguageServer):
 
     # -- documents ---------------------------------------------------------------------------
 
+    def edit_documents(self) -> DocumentEditor:
+        if self.editor is None:  # handlers called without serve_fd (in-process use)
+            self.editor = DocumentEditor(self.documents, self.documents_lock, self.report_document)
+        return self.editor
+
     def mark_stale(self, uri: str) -> None:
         if (ticket := self.in_flight.get(uri)) is not None:
             ticket.stale.set()
+
+    def report_document(self, uri: str, problem: str) -> None:
+        """Log a document problem, and tell the user once per document and problem."""
+        logger.warning("document %s: %s", uri, problem)
+        if self._reported_documents.get(uri) == problem:
+            return
+        self._reported_documents[uri] = problem
+        while len(self._reported_documents) > 1000:
+            del self._reported_documents[next(iter(self._reported_documents))]
+        self.show_message(f"sdsat-lsp: {uri}: {problem}", types.MessageType.Warning)
+
+    def repair_did_open(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A didOpen whose languageId is not a string still opens (as plain text), reported."""
+        if data.get("method") != types.TEXT_DOCUMENT_DID_OPEN:
+            return data
+        params = data.get("params")
+        item = params.get("textDocument") if isinstance(params, dict) else None
+        if not isinstance(item, dict) or isinstance(item.get("languageId"), str):
+            return data
+        uri = item.get("uri")
+        if isinstance(uri, str):
+            self.report_document(uri, f"languageId {item.get('languageId')!r} is not a string")
+        assert isinstance(params, dict)
+        item = {**item, "languageId": ""}
+        return {**data, "params": {**params, "textDocument": item}}
+
+    def rejected(self, data: dict[str, Any], detail: str) -> None:
+        """A message pygls could not structure; a didOpen's document is remembered as such."""
+        if data.get("method") != types.TEXT_DOCUMENT_DID_OPEN or self.editor is None:
+            return
+        params = data.get("params")
+        item = params.get("textDocument") if isinstance(params, dict) else None
+        uri = item.get("uri") if isinstance(item, dict) else None
+        if isinstance(uri, str):
+            self.editor.unopenable[uri] = f"malformed didOpen ({detail})"[:300]
+            self.report_document(uri, f"not opened: malformed didOpen ({detail})"[:300])
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def watch_loop_lag(self) -> None:
+        """Record how late the loop runs a timer: the longest stall since the last health call."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_TICK_SECONDS)
+            lag = (loop.time() - before - LAG_TICK_SECONDS) * 1000.0
+            self.max_loop_lag_ms = max(self.max_loop_lag_ms, lag)
+
+    def health(self) -> dict[str, Any]:
+        output = self.protocol.output
+        report = {
+            "rssBytes": rss_bytes(),
+            "maxLoopLagMs": round(self.max_loop_lag_ms, 2),
+            "documents": len(self.documents.documents()),
+            "pendingEdits": self.editor.pending if self.editor is not None else 0,
+            "inFlight": len(self.in_flight),
+            "requestFutures": len(self.protocol._request_futures),
+            "outputQueue": output.depth() if output is not None else 0,
+            "droppedNotifications": output.dropped if output is not None else 0,
+            "coalescedDeltas": output.coalesced if output is not None else 0,
+        }
+        self.max_loop_lag_ms = 0.0
+        return report
+
+    # -- the connection ------------------------------------------------------------------------
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve LSP over stdin/stdout until `exit` or EOF; exits non-zero as the spec says."""
+        stdin = stdin or sys.stdin.buffer
+        stdout = stdout or sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            stdout.write(data)
+            stdout.flush()
+
+        self.finish_process(self.serve_fd(stdin.fileno(), write))
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client on a TCP socket (loopback by default)."""
+        with socket.create_server((host, port)) as listener:
+            logger.info("listening on %s:%s", host, port)
+            connection, _ = listener.accept()
+        with connection:
+            self.finish_process(self.serve_fd(connection.fileno(), connection.sendall))
+
+    def finish_process(self, code: int) -> None:
+        self.model.shutdown(timeout=EXIT_SECONDS / 2)
+        if code:
+            raise SystemExit(code)
+
+    def serve_fd(self, fd: int, write: Callable[[bytes], None]) -> int:
+        """Read LSP messages from `fd`, write with `write`; returns the exit code."""
+        return asyncio.run(self._serve(fd, write))
+
+    async def _serve(self, fd: int, write: Callable[[bytes], None]) -> int:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        ended: asyncio.Future[int] = loop.create_future()
+
+        def end(code: int) -> None:
+            if not ended.done():
+                ended.set_result(code)
+
+        def end_from_thread(code: int) -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(end, code)
+
+        def lost() -> None:  # EOF or a broken pipe: an orderly end only after shutdown
+            end_from_thread(0 if self.protocol.lifecycle == "shut down" else 1)
+
+        protocol = self.protocol
+        output = Output(write, on_closed=lost, delta_method=DELTA_METHOD)
+        protocol.output = output
+        protocol.on_exit = end
+        protocol.on_raw_message = self.repair_did_open
+        protocol.on_rejected = self.rejected
+        self.editor = DocumentEditor(self.documents, self.documents_lock, self.report_document)
+        stop = threading.Event()
+
+        def deliver(message: dict[str, Any]) -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(protocol.dispatch, message)
+
+        def answer(error: RpcError) -> None:
+            protocol.send_error(error)
+
+        reader = threading.Thread(
+            target=read_frames,
+            args=(fd, deliver, answer, lost, stop),
+            name="sdsat-input",
+            daemon=True,
+        )
+        reader.start()
+        lag = loop.create_task(self.watch_loop_lag())
+        try:
+            code = await ended
+        finally:
+            stop.set()
+            lag.cancel()
+            for ticket in self.in_flight.values():
+                ticket.client_cancelled.set()
+        await asyncio.to_thread(output.close, EXIT_SECONDS / 2)
+        return code
 
     # -- completion --------------------------------------------------------------------------
 
@@ -194,10 +406,15 @@ class SdsatServer(LanguageServer):
         request_id = self.protocol.msg_id
         uri = params.text_document.uri
         empty = types.InlineCompletionList(items=[])
+        if self.editor is not None and self.editor.pending:
+            await self.editor.settled()  # edits sent before this request apply first
         try:
             document = self.documents.get(uri)
         except KeyError:
-            self.reject(request_id, uri, -1, received, "document is not open")
+            reason = "document is not open"
+            if self.editor is not None and uri in self.editor.unopenable:
+                reason = f"document could not be opened: {self.editor.unopenable[uri]}"
+            self.reject(request_id, uri, -1, received, reason)
             return empty
         position = to_context_position(params.position)
         logger.debug("completion %s at %s v%s", request_id, position, document.version)
@@ -216,7 +433,7 @@ class SdsatServer(LanguageServer):
             uri,
             document.version,
             position,
-            self.settings,
+            self.completion_settings()[0],
             received,
             self.documents,
             self.documents_lock,
@@ -317,21 +534,22 @@ class SdsatServer(LanguageServer):
         self.latency_log.write(line)
 
     def send_delta(self, ticket: CompletionTicket, position: types.Position, text: str) -> None:
-        """On the event loop: stream the text so far, unless the request is already over."""
-        if ticket.cancelled():
+        """On the event loop: stream the text so far, unless the request is already over.
+
+        The output replaces a still unsent delta of the same request and, for a client that
+        opted in, sends only what the client does not have yet (`offset` + `text`)."""
+        output = self.protocol.output
+        if ticket.cancelled() or output is None or ticket.request_id is None:
             return
         if ticket.record.first_delta_ms is None:
             ticket.record.first_delta_ms = round(elapsed_ms(ticket.received), 2)
-        self.protocol.notify(
-            DELTA_METHOD,
-            {
-                "id": ticket.request_id,
-                "uri": ticket.uri,
-                "version": ticket.version,
-                "position": {"line": position.line, "character": position.character},
-                "text": text,
-            },
-        )
+        params = {
+            "id": ticket.request_id,
+            "uri": ticket.uri,
+            "version": ticket.version,
+            "position": {"line": position.line, "character": position.character},
+        }
+        output.put_delta(ticket.request_id, params, text, lambda: not ticket.cancelled())
 
 
 def build_server(settings: Settings) -> SdsatServer:
@@ -341,6 +559,8 @@ def build_server(settings: Settings) -> SdsatServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: SdsatServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
+        if ls.protocol.output is not None:
+            ls.protocol.output.append_deltas = wants_append_deltas(params.capabilities)
         ls.base_settings, problems = settings_from_wire(
             wire_options(params.initialization_options), ls.base_settings
         )
@@ -361,8 +581,7 @@ def build_server(settings: Settings) -> SdsatServer:
     def did_open(ls: SdsatServer, params: types.DidOpenTextDocumentParams) -> None:
         item = params.text_document
         ls.mark_stale(item.uri)
-        with ls.documents_lock:
-            ls.documents.open(item.uri, item.language_id, item.text, item.version)
+        ls.edit_documents().open(item.uri, item.language_id, item.text, item.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SdsatServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -370,18 +589,13 @@ def build_server(settings: Settings) -> SdsatServer:
         logger.debug("didChange %s v%s", uri, params.text_document.version)
         ls.mark_stale(uri)
         changes = [to_text_change(change) for change in params.content_changes]
-        try:
-            with ls.documents_lock:
-                ls.documents.change(uri, params.text_document.version, changes)
-        except Exception as error:  # never opened, or a range past the end
-            logger.warning("didChange for %s ignored: %s", uri, error)
+        ls.edit_documents().change(uri, params.text_document.version, changes)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SdsatServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.mark_stale(uri)
-        with ls.documents_lock:
-            ls.documents.close(uri)
+        ls.edit_documents().close(uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -392,6 +606,10 @@ def build_server(settings: Settings) -> SdsatServer:
     @server.feature(STATUS_METHOD)
     def status(ls: SdsatServer, params: Any) -> dict[str, Any]:
         return ls.model.status.to_wire()
+
+    @server.feature(HEALTH_METHOD)
+    def health(ls: SdsatServer, params: Any) -> dict[str, Any]:
+        return ls.health()
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: SdsatServer, params: Any) -> None:
