@@ -206,7 +206,8 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
     from sdsat_lsp.model.artifact import read_artifact
     from sdsat_lsp.training.data import build_dataset
     from sdsat_lsp.training.evaluate import (
-        greedy_decode,
+        evaluation_engine,
+        greedy_continuation,
         humaneval_prompts,
         measure_acceptance,
         measure_sat_accuracy,
@@ -230,7 +231,7 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
     prompts_count = options["eval_prompts"]
     new_tokens = options["eval_new_tokens"]
     seq_len = options["seq_len"]
-    stops = sorted(loaded.spec.stop_ids())
+    engine = evaluation_engine(loaded, sat_id, k)
     report: dict[str, Any] = {"artifact": str(artifact_dir), "k": k, "step": artifact.step}
     if args.humaneval is not None:
         prompts = humaneval_prompts(loaded.tokenizer, args.humaneval)
@@ -238,9 +239,7 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
         # SAT accuracy where decoding needs it: along the model's own greedy continuation
         accuracy_rows, spans = [], []
         for prompt in prompts:
-            continuation = greedy_decode(loaded.model, prompt, new_tokens, stops).tokens
-            if continuation and continuation[-1] in stops:
-                continuation.pop()
+            continuation = greedy_continuation(engine, prompt, new_tokens)
             if len(continuation) >= k + 2:
                 accuracy_rows.append(torch.tensor(prompt + continuation, dtype=torch.long))
                 spans.append((len(prompt), len(prompt) + len(continuation)))
@@ -275,15 +274,7 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
     report["sat_accuracy"] = _pool_accuracy(accuracy)
     if prompts_count:
         prompts = prompts[:prompts_count] if args.humaneval is None else prompts
-        acceptance = measure_acceptance(
-            loaded.model,
-            prompts,
-            k,
-            sat_id,
-            max_new_tokens=new_tokens,
-            stop_ids=stops,
-            check_greedy=False,
-        )
+        acceptance = measure_acceptance(engine, prompts, max_new_tokens=new_tokens)
         report["two_step"] = acceptance.to_json()
     text = json.dumps(report, indent=2)
     print(text)

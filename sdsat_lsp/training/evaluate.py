@@ -4,22 +4,25 @@
   sequences. Per position i, top-1 accuracy against the true token ("data") and against the
   base model's own argmax for that position ("greedy"); plus the acceptance proxy: the mean
   length of the run of leading greedy-correct drafts per group.
-- `two_step_decode`: real SDSAT greedy decoding, as in DESIGN.md, self-contained (the engine has
-  its own, streaming, implementation): step 1 feeds [last, SAT×k] → next token y + k drafts,
-  the SAT KV is dropped; step 2 feeds [y, d1…dk]; the longest prefix of drafts equal to the
-  model's argmax is accepted, plus the model's next token. Its output equals `greedy_decode`.
+- `measure_acceptance`: real SDSAT greedy decoding by the engine's own `sdsat` strategy (the
+  decoder users run, `sdsat_lsp.engine`), from its `GenerationStats`: drafts accepted per
+  round and tokens per forward pass, the prefill not counted.
 
 The model must already be SAT-capable (an artifact applied, or an adapter attached).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from sdsat_lsp.config import Settings
+from sdsat_lsp.engine import Engine
+from sdsat_lsp.model import LoadedModel
 from sdsat_lsp.training.masking import (
     SatLayout,
     data_targets,
@@ -99,109 +102,19 @@ def measure_sat_accuracy(
     )
 
 
-@dataclass(frozen=True)
-class DecodeResult:
-    tokens: list[int]  # new tokens only
-    passes: int  # decode forward passes (the prefill is not counted)
-    accepted: list[int] = field(default_factory=list)  # accepted drafts per round (sdsat)
+def evaluation_engine(loaded: LoadedModel, sat_id: int, k: int) -> Engine:
+    """The engine users run, around an in-memory SAT-capable model (an artifact applied or an
+    adapter attached): `sdsat` (two-step) with k drafts, each prompt from an empty cache."""
+    spec = dataclasses.replace(loaded.spec, sat_id=sat_id, trained_k=k, recommended_k=k)
+    settings = Settings(model=str(loaded.path), strategy="sdsat", k=k, prefix_reuse=False)
+    return Engine(dataclasses.replace(loaded, spec=spec), settings)
 
 
-def _crop(cache: Any, length: int) -> None:
-    remove = cache.get_seq_length() - length
-    if remove > 0:
-        cache.crop(-remove)
-
-
-def _prefill(model: Any, prompt: Sequence[int], device: torch.device) -> Any:
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    if len(prompt) > 1:
-        model(
-            input_ids=torch.tensor([list(prompt[:-1])], device=device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-    return cache
-
-
-@torch.no_grad()
-def greedy_decode(
-    model: Any, prompt: Sequence[int], max_new_tokens: int, stop_ids: Iterable[int] = ()
-) -> DecodeResult:
-    """Plain greedy decoding, one token per pass (the reference for `two_step_decode`)."""
-    device = next(model.parameters()).device
-    stops = set(stop_ids)
-    cache = _prefill(model, prompt, device)
-    last = prompt[-1]
-    tokens: list[int] = []
-    passes = 0
-    while len(tokens) < max_new_tokens:
-        logits = model(
-            input_ids=torch.tensor([[last]], device=device), past_key_values=cache, use_cache=True
-        ).logits
-        passes += 1
-        last = int(logits[0, -1].argmax())
-        tokens.append(last)
-        if last in stops:
-            break
-    return DecodeResult(tokens, passes)
-
-
-@torch.no_grad()
-def two_step_decode(
-    model: Any,
-    prompt: Sequence[int],
-    max_new_tokens: int,
-    k: int,
-    sat_id: int,
-    stop_ids: Iterable[int] = (),
-) -> DecodeResult:
-    """SDSAT greedy two-step decoding; output equals `greedy_decode` (see module docstring)."""
-    device = next(model.parameters()).device
-    stops = set(stop_ids)
-    cache = _prefill(model, prompt, device)
-    committed = len(prompt) - 1  # tokens whose KV is in the cache; `last` is not yet
-    last = prompt[-1]
-    tokens: list[int] = []
-    passes = 0
-    accepted_per_round: list[int] = []
-    while len(tokens) < max_new_tokens:
-        # step 1: [last, SAT×k] → y and k drafts; keep only last's KV
-        step1 = torch.tensor([[last] + [sat_id] * k], device=device)
-        logits = model(input_ids=step1, past_key_values=cache, use_cache=True).logits[0]
-        passes += 1
-        y = int(logits[0].argmax())
-        drafts = logits[1:].argmax(-1).tolist()
-        committed += 1
-        _crop(cache, committed)
-        if y in stops or len(tokens) + 1 >= max_new_tokens:
-            tokens.append(y)
-            accepted_per_round.append(0)
-            break
-        # step 2: [y, d1…dk] as ordinary tokens; accept the agreeing prefix + one more
-        step2 = torch.tensor([[y, *drafts]], device=device)
-        predicted = model(input_ids=step2, past_key_values=cache, use_cache=True).logits[0]
-        passes += 1
-        predicted_ids = predicted.argmax(-1).tolist()  # predicted_ids[j] follows step2[j]
-        accepted = 0
-        while accepted < k and drafts[accepted] == predicted_ids[accepted]:
-            accepted += 1
-        new = [y, *drafts[:accepted], predicted_ids[accepted]]
-        for position, token in enumerate(new):
-            if token in stops:
-                new = new[: position + 1]
-                break
-        new = new[: max_new_tokens - len(tokens)]
-        accepted_per_round.append(max(0, min(accepted, len(new) - 2)))
-        tokens += new
-        committed += accepted + 1  # y and the accepted drafts have their KV in the cache
-        _crop(cache, committed)
-        last = new[-1]
-        if last in stops or len(new) < accepted + 2:
-            break
-    return DecodeResult(tokens, passes, accepted_per_round)
+def greedy_continuation(engine: Engine, prompt: Sequence[int], max_new_tokens: int) -> list[int]:
+    """The model's plain greedy continuation of `prompt`, up to a stop token (not included)."""
+    generation = engine.generate(prompt, max_new_tokens=max_new_tokens, strategy="ar")
+    generation.collect()
+    return list(generation.tokens)
 
 
 @dataclass(frozen=True)
@@ -210,9 +123,10 @@ class Acceptance:
     rounds: int
     new_tokens: int
     passes: int
+    drafted_tokens: int
+    accepted_tokens: int
     mean_accepted_per_round: float
     tokens_per_pass: float
-    accepted_histogram: list[int]  # rounds that accepted 0, 1, … k drafts
     equals_greedy: int | None  # prompts whose output equals plain greedy (None: not checked)
 
     def to_json(self) -> dict[str, Any]:
@@ -221,45 +135,44 @@ class Acceptance:
             "rounds": self.rounds,
             "new_tokens": self.new_tokens,
             "passes": self.passes,
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
             "mean_accepted_per_round": round(self.mean_accepted_per_round, 4),
             "tokens_per_pass": round(self.tokens_per_pass, 4),
-            "accepted_histogram": self.accepted_histogram,
             "equals_greedy": self.equals_greedy,
         }
 
 
 def measure_acceptance(
-    model: Any,
+    engine: Engine,
     prompts: Sequence[Sequence[int]],
-    k: int,
-    sat_id: int,
     *,
     max_new_tokens: int = 64,
-    stop_ids: Iterable[int] = (),
     check_greedy: bool = False,
 ) -> Acceptance:
-    """Two-step decoding over `prompts`: accepted drafts per round and tokens per pass."""
-    stops = tuple(stop_ids)
-    rounds = new_tokens = passes = 0
-    histogram = [0] * (k + 1)
-    equal = 0
+    """The engine's own strategy (see `evaluation_engine`) over `prompts`: accepted drafts per
+    round and tokens per forward pass, summed over the prompts from `GenerationStats`."""
+    rounds = new_tokens = passes = drafted = accepted = equal = 0
     for prompt in prompts:
-        result = two_step_decode(model, prompt, max_new_tokens, k, sat_id, stops)
-        rounds += len(result.accepted)
-        new_tokens += len(result.tokens)
-        passes += result.passes
-        for count in result.accepted:
-            histogram[count] += 1
+        generation = engine.generate(prompt, max_new_tokens=max_new_tokens)
+        generation.collect()
+        stats = generation.stats
+        rounds += stats.rounds
+        new_tokens += stats.new_tokens
+        passes += stats.forward_passes
+        drafted += stats.drafted_tokens
+        accepted += stats.accepted_tokens
         if check_greedy:
-            equal += greedy_decode(model, prompt, max_new_tokens, stops).tokens == result.tokens
+            equal += greedy_continuation(engine, prompt, max_new_tokens) == generation.tokens
     return Acceptance(
         prompts=len(prompts),
         rounds=rounds,
         new_tokens=new_tokens,
         passes=passes,
-        mean_accepted_per_round=sum(i * n for i, n in enumerate(histogram)) / max(rounds, 1),
+        drafted_tokens=drafted,
+        accepted_tokens=accepted,
+        mean_accepted_per_round=accepted / max(rounds, 1),
         tokens_per_pass=new_tokens / max(passes, 1),
-        accepted_histogram=histogram,
         equals_greedy=equal if check_greedy else None,
     )
 

@@ -46,6 +46,7 @@ from sdsat_lsp.training.config import TrainConfig
 from sdsat_lsp.training.data import CodeDataset, build_dataset, load_dataset, save_dataset
 from sdsat_lsp.training.evaluate import (
     SatAccuracy,
+    evaluation_engine,
     measure_acceptance,
     measure_sat_accuracy,
     prompts_from_sequences,
@@ -192,6 +193,7 @@ class Trainer:
         loaded = load_model(
             config.base, device=config.device, dtype="float32", registry_adapter=False
         )
+        self.loaded = loaded  # its model gets the SAT adapter attached below, in place
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.base_name = config.base
         sat = choose_sat_token(self.tokenizer, self.model, config.sat_token)
@@ -438,7 +440,8 @@ class Trainer:
 
 
 def final_evaluation(trainer: Trainer) -> dict[str, Any]:
-    """SAT accuracy + two-step acceptance of the model as it is now; saved as evaluation.json."""
+    """SAT accuracy + two-step acceptance (the engine's `sdsat`) of the model as it is now;
+    saved as evaluation.json."""
     config = trainer.config
     report: dict[str, Any] = {
         "step": trainer.state.step,
@@ -455,15 +458,8 @@ def final_evaluation(trainer: Trainer) -> dict[str, Any]:
             count = config.eval_prompts
             starts = spans[:count, 0].tolist()
             prompts = [row[:end].tolist() for row, end in zip(rows[:count], starts, strict=True)]
-        stops = {trainer.tokenizer.eos_token_id} - {None}
-        acceptance = measure_acceptance(
-            trainer.model,
-            prompts,
-            config.k,
-            trainer.sat.id,
-            max_new_tokens=config.eval_new_tokens,
-            stop_ids=stops,
-        )
+        engine = evaluation_engine(trainer.loaded, trainer.sat.id, config.k)
+        acceptance = measure_acceptance(engine, prompts, max_new_tokens=config.eval_new_tokens)
         report["two_step"] = acceptance.to_json()
     (trainer.output / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sdsat_lsp.model import load_model
 from sdsat_lsp.model.artifact import (
     ArtifactError,
     SdsatArtifact,
@@ -19,7 +20,7 @@ from sdsat_lsp.model.artifact import (
 )
 from sdsat_lsp.model.sat_adapter import attached_adapter
 from sdsat_lsp.training.adapter import new_adapter
-from sdsat_lsp.training.evaluate import greedy_decode, two_step_decode
+from sdsat_lsp.training.evaluate import evaluation_engine, greedy_continuation
 
 
 def _load(directory: Path):  # type: ignore[no-untyped-def]
@@ -87,17 +88,20 @@ def test_round_trip_and_dtype(tiny_dir: Path, sat_id: int, tmp_path: Path) -> No
     ).stat().st_size
 
 
-def test_engine_style_two_step_decoding_equals_greedy(
+def test_engine_two_step_decoding_on_an_artifact_equals_greedy(
     tiny_dir: Path, sat_id: int, tmp_path: Path
 ) -> None:
-    """model(input_ids, past_key_values, use_cache) with SATs: the output is still greedy."""
+    """The artifact loaded by reference, decoded by the engine's `sdsat`: still plain greedy."""
     directory = _write_random_artifact(tiny_dir, tmp_path / "artifact", "sat-adapter", sat_id)
-    model = apply_artifact(_load(tiny_dir), directory)
+    engine = evaluation_engine(load_model(str(directory), device="cpu"), sat_id, 3)
     prompt = list(range(20, 40))
-    reference = greedy_decode(model, prompt, 30)
-    result = two_step_decode(model, prompt, 30, k=3, sat_id=sat_id)
-    assert result.tokens == reference.tokens
-    assert all(0 <= accepted <= 3 for accepted in result.accepted)
+    generation = engine.generate(prompt, max_new_tokens=30)
+    generation.collect()
+    stats = generation.stats
+    assert generation.tokens == greedy_continuation(engine, prompt, 30)
+    assert stats.strategy == "sdsat" and stats.forward_passes == 2 * stats.rounds
+    assert stats.drafted_tokens == 3 * stats.rounds
+    assert 0 <= stats.accepted_tokens <= stats.drafted_tokens
 
 
 def test_apply_twice_and_removal(tiny_dir: Path, sat_id: int, tmp_path: Path) -> None:

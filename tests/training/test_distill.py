@@ -13,7 +13,7 @@ from train_config import tiny_train_config
 from sdsat_lsp.model.artifact import load_adapter
 from sdsat_lsp.training.config import TrainConfig
 from sdsat_lsp.training.distill import completion_points
-from sdsat_lsp.training.evaluate import greedy_decode
+from sdsat_lsp.training.evaluate import evaluation_engine, greedy_continuation
 from sdsat_lsp.training.loop import Trainer, sample_batch
 
 SOURCE = '''import os
@@ -78,11 +78,12 @@ def test_distilled_rows_are_the_base_models_greedy_continuations(
     assert dataset.train_spans is not None and dataset.held_out_spans is not None
     assert 10 <= dataset.train.shape[0] <= 30 and dataset.train.shape[1] == 24 + 16
     assert dataset.summary.options["distill_prompts"] == 30
-    base = trainer.model  # no SAT in these rows: the adapter does not change them
+    # No SAT in these rows: the attached adapter leaves plain greedy decoding as the base's.
+    base = evaluation_engine(trainer.loaded, trainer.sat.id, trainer.config.k)
     spans = dataset.train_spans.tolist()
     for row, (start, end) in list(zip(dataset.train, spans, strict=True))[:6]:
         assert 16 <= start <= 24 and start + 8 <= end <= start + 16
-        continuation = greedy_decode(base, row[:start].tolist(), end - start).tokens
+        continuation = greedy_continuation(base, row[:start].tolist(), end - start)
         assert continuation == row[start:end].tolist()
     real, layout = sample_batch(dataset, trainer.config, step=0)
     rows = torch.randint(dataset.train.shape[0], (4,), generator=torch.Generator().manual_seed(0))

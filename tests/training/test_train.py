@@ -9,13 +9,15 @@ import pytest
 import torch
 from train_config import tiny_train_config
 
+from sdsat_lsp.model import load_model
 from sdsat_lsp.model.artifact import apply_artifact, read_artifact
+from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter
 from sdsat_lsp.training.config import TrainConfig
 from sdsat_lsp.training.evaluate import (
-    greedy_decode,
+    evaluation_engine,
+    greedy_continuation,
     measure_acceptance,
     prompts_from_sequences,
-    two_step_decode,
 )
 from sdsat_lsp.training.loop import Trainer
 
@@ -44,18 +46,19 @@ def test_tiny_model_learns_sat_drafts(trained, pretrained_tiny_dir: Path) -> Non
     assert result.final.proxy_accepted > untrained.proxy_accepted + 0.3
     held_out = trainer.dataset.held_out
     prompts = prompts_from_sequences(held_out, 6, 24)
-    sdsat = apply_artifact(_load(pretrained_tiny_dir), trainer.output)
-    bare = _load(pretrained_tiny_dir)
-    from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter
-
-    start = torch.zeros(bare.config.hidden_size)
-    attach_sat_adapter(bare, SatAdapter(trainer.sat.id, start))  # an untrained SAT
+    sdsat = load_model(str(trainer.output), device="cpu")  # the artifact, as users load it
+    bare = load_model(str(pretrained_tiny_dir), device="cpu")
+    start = torch.zeros(bare.model.config.hidden_size)
+    attach_sat_adapter(bare.model, SatAdapter(trainer.sat.id, start))  # an untrained SAT
     after = measure_acceptance(
-        sdsat, prompts, 3, trainer.sat.id, max_new_tokens=24, check_greedy=True
+        evaluation_engine(sdsat, trainer.sat.id, 3), prompts, max_new_tokens=24, check_greedy=True
     )
-    before = measure_acceptance(bare, prompts, 3, trainer.sat.id, max_new_tokens=24)
+    before = measure_acceptance(
+        evaluation_engine(bare, trainer.sat.id, 3), prompts, max_new_tokens=24
+    )
     assert after.equals_greedy == len(prompts)  # sdsat output is still plain greedy output
-    # measured: 0.16 → 0.88 accepted drafts per round, 1.08 → 1.45 tokens per pass
+    assert after.rounds and after.drafted_tokens == 3 * after.rounds
+    # measured: 0.18 → 1.10 accepted drafts per round, 1.06 → 1.47 tokens per pass
     assert after.mean_accepted_per_round > before.mean_accepted_per_round + 0.4
     assert after.tokens_per_pass > 1.25
 
@@ -73,10 +76,12 @@ def test_trained_exact_mode_keeps_base_logits(trained, pretrained_tiny_dir: Path
     with torch.no_grad():
         assert torch.equal(sdsat(input_ids=ids).logits, base(input_ids=ids).logits)
     prompt = ids[0, :20].tolist()
-    assert (
-        two_step_decode(sdsat, prompt, 30, 3, trainer.sat.id).tokens
-        == greedy_decode(base, prompt, 30).tokens
-    )
+    two_step = evaluation_engine(load_model(str(trainer.output), device="cpu"), trainer.sat.id, 3)
+    generation = two_step.generate(prompt, max_new_tokens=30)
+    generation.collect()
+    assert generation.stats.strategy == "sdsat" and generation.stats.rounds > 0
+    plain = evaluation_engine(load_model(str(pretrained_tiny_dir), device="cpu"), trainer.sat.id, 3)
+    assert generation.tokens == greedy_continuation(plain, prompt, 30)
 
 
 def test_output_layout(trained) -> None:  # type: ignore[no-untyped-def]
