@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from sdsat_lsp.engine import Engine
 from sdsat_lsp.engine.decoding import Decoder
 from sdsat_lsp.engine.generation import Generation, GenerationRequest
 from sdsat_lsp.engine.kv_cache import KVCache
-from sdsat_lsp.model import LoadedModel
+from sdsat_lsp.model import LoadedModel, load_model
 
 
 def generate_ids(
@@ -99,6 +100,16 @@ def test_strategy_equals_ar_on_random_model(
         assert stats.accepted_tokens <= stats.drafted_tokens
 
 
+@pytest.mark.gpu
+def test_strategies_equal_ar_on_cuda_in_float32(tiny_model_dir: Path) -> None:
+    loaded = load_model(str(tiny_model_dir), device="cuda", dtype="float32")
+    for prompt in random_prompts(loaded, 50, seed=0):
+        expected, _ = generate_ids(loaded, prompt, "ar", 0, 20)
+        for strategy in ("sdsat", "sdsat-tree", "lookup"):
+            actual, _ = generate_ids(loaded, prompt, strategy, 4, 20)
+            assert actual == expected, (strategy, prompt)
+
+
 def test_sdsat_drafts_are_accepted_after_training(
     sat_trained: tuple[LoadedModel, list[int]],
 ) -> None:
@@ -157,10 +168,19 @@ def test_cache_holds_exactly_the_committed_tokens_after_every_round(
     committed = list(prompt)
     partial_rounds = 0
     drafts: list[int] = []
-    for _ in range(12):
+    continuation, _ = generate_ids(loaded, prompt, "ar", 0, 80, frozenset())
+    greedy = prompt + continuation
+    for number in range(12):
         pending = committed[-1]
+        # Every other round, drafts whose first token is right and the rest wrong: a partial
+        # rejection, so the crop back to the accepted prefix runs (sdsat shares `verify` with
+        # lookup; its own drafts come from the model and are not steered here).
+        right = greedy[len(committed)]
+        steered = [right] + [(right + 1) % loaded.model.config.vocab_size] * (k - 1)
+        steer = number % 2 == 1
         if strategy == "sdsat-tree":
             assert loaded.spec.sat_id is not None
+            drafts = steered if steer else drafts
             round_, drafts = decoder.sdsat_tree_round(pending, drafts, loaded.spec.sat_id, k)
             assert len(drafts) == k
             assert 1 <= len(round_.committed) <= k + 1
@@ -169,16 +189,22 @@ def test_cache_holds_exactly_the_committed_tokens_after_every_round(
             round_ = decoder.sdsat_round(pending, loaded.spec.sat_id, k)
             assert 2 <= len(round_.committed) <= k + 2
         elif strategy == "lookup":
-            round_ = decoder.lookup_round(pending, committed, k)
+            # the latest earlier occurrence of the last 3 tokens is followed by `steered`
+            tail = committed[-3:]
+            history = [*tail, *steered, *tail] if steer else committed
+            round_ = decoder.lookup_round(pending, history, k)
             assert 1 <= len(round_.committed) <= k + 1
         else:
             round_ = decoder.ar_round(pending)
             assert len(round_.committed) == 1
         partial_rounds += 0 < round_.accepted < round_.drafted
         committed.extend(round_.committed)
+        assert committed == greedy[: len(committed)]
         assert cache.token_ids == committed[:-1]
         assert cache.storage.get_seq_length() == len(committed) - 1
         assert loaded.spec.sat_id not in cache.token_ids
+    if strategy in ("sdsat-tree", "lookup"):
+        assert partial_rounds >= 6, partial_rounds
 
 
 def test_engine_reuses_the_cached_prefix(tiny_engine: Engine) -> None:

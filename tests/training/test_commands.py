@@ -35,6 +35,7 @@ def test_help_lists_typed_flags(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert flag in text
     assert "{full,sat-adapter,sat-embedding}" in text
+    assert "SAT accuracy per position" in text  # the `train evaluate` sub-command
 
 
 def test_k_must_be_positive(
@@ -213,6 +214,14 @@ def test_export_and_evaluate(
             "2",
         ]
     )
+    report = capsys.readouterr().out
+    assert code == 0 and '"two_step"' in report and '"sat_accuracy_greedy"' in report
+    # The sub-command spellings run the same jobs.
+    code, error = _train(capsys, "export", str(checkpoint), "--output", str(tmp_path / "again"))
+    assert code == 0 and "MB" in error
+    evaluate = ["train", "evaluate", str(tmp_path / "again"), "--data", str(corpus)]
+    sizes = ["--seq-len", "32", "--eval-prompts", "1", "--eval-new-tokens", "4"]
+    code = main([*evaluate, *sizes, "--eval-sequences", "1"])
     report = capsys.readouterr().out
     assert code == 0 and '"two_step"' in report and '"sat_accuracy_greedy"' in report
 
