@@ -106,7 +106,7 @@ class TrainConfig:
         ),
     )
 
-    # May differ on --resume; everything else must match the checkpoint's config.json.
+    # May differ on --resume; everything else must match the checkpoint's train_config.json.
     RESUMABLE = (
         "max_steps",
         "threads",

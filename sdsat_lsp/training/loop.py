@@ -511,6 +511,6 @@ def check_resumable(config: TrainConfig, saved: dict[str, Any]) -> None:
     ]
     if differing:
         raise ValueError(
-            "--resume: these settings differ from the checkpoint's config.json: "
+            "--resume: these settings differ from the checkpoint's train_config.json: "
             + ", ".join(f"{key} ({saved[key]!r} → {current[key]!r})" for key in differing)
         )
