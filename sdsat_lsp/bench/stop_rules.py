@@ -13,9 +13,9 @@ kind, the code is cut back the way a user types it:
     call     right after the `(` of a call with the rest of the line removed
     comment  end of a whole-line comment that is followed by code
 
-Each point is generated once, greedily, to the token limit without stop rules; because
-greedy decoding is deterministic, running the stop rule on that stream after every token
-(as the engine does after every round) gives exactly the tokens a stopped run generates.
+Each point goes through the completion pipeline (`sdsat_lsp.pipeline`, as in the editor)
+twice, greedily: with its stop rules, which gives the completion and the tokens a stopped run
+generates, and without them, to the token limit or EOS (reusing the first run's prompt cache).
 Boundary judgement, by tree-sitter: the completion ends at a boundary when generation
 stopped by itself (a stop rule or end of sequence, not the token limit) and the document
 with the completion inserted has no more syntax errors (ERROR or MISSING nodes) on the
@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdsat_lsp.config import Settings
 from sdsat_lsp.context.document import Document, DocumentStore
 from sdsat_lsp.context.languages import language_for
-from sdsat_lsp.context.prompt import Prompt, build_prompt
-from sdsat_lsp.context.shape import Shape
 from sdsat_lsp.context.syntax import indent_width
+from sdsat_lsp.pipeline import CompletionBackend, complete
 
 _SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 _PACKAGES = _SITE / "site-packages"
@@ -186,63 +186,44 @@ def evaluate(
     context_tokens: int,
     progress: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Each point generated once on the default model; `progress` sees each outcome."""
-    from sdsat_lsp.config import Settings
+    """Every point on the default model; `progress` sees each outcome."""
     from sdsat_lsp.engine import Engine
 
-    settings = Settings(device="cpu", context_tokens=context_tokens)
+    settings = Settings(
+        device="cpu", strategy="ar", max_new_tokens=max_new_tokens, context_tokens=context_tokens
+    )
     engine = Engine.load(settings)
     outcomes = []
     for point in points:
-        store = DocumentStore()
-        store.open(f"file:///eval/{point.source}", point.language, point.text, 0)
-        document = store.get(f"file:///eval/{point.source}")
-        prompt = build_prompt(
-            document,
-            document.position_at(point.cursor),
-            budget_tokens=settings.context_tokens,
-            count_tokens=engine.count_tokens,
-            fim=engine.info.fim,
-        )
-        outcome = _generate(engine, point, prompt, max_new_tokens)
+        outcome = evaluate_point(engine, point, settings)
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
     return outcomes
 
 
-def _generate(engine: Any, point: Point, prompt: Prompt, max_new_tokens: int) -> Outcome:
-    ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
-    generation = engine.generate(ids, max_new_tokens=max_new_tokens, strategy="ar")
-    stopped_at: int | None = 0 if prompt.shape is Shape.NONE else None
-    text = ""
-    cut_text = ""
-    for delta in generation:
-        text += delta
-        if stopped_at is None:
-            cut = prompt.stop.check(text)
-            if cut is not None:
-                stopped_at, cut_text = len(generation.tokens), text[:cut]
-    full_tokens = len(generation.tokens)
-    if stopped_at is None or stopped_at >= full_tokens:
-        stopped_at, cut_text = full_tokens, generation.text
-        finish = generation.finish_reason
-        cut = prompt.stop.check(cut_text)
-        cut_text = cut_text if cut is None else cut_text[:cut]
-    else:
-        finish = "stop"
-    completion = prompt.stop.finalize(cut_text)
+def evaluate_point(backend: CompletionBackend, point: Point, settings: Settings) -> Outcome:
+    """The point through the completion pipeline with its stop rules (what an editor gets) and
+    without them (how far generation would have gone)."""
+    store = DocumentStore()
+    store.open(f"file:///eval/{point.source}", point.language, point.text, 0)
+    document = store.get(f"file:///eval/{point.source}")
+    position = document.position_at(point.cursor)
+    stopped = complete(backend, document, position, settings)
+    to_limit = complete(backend, document, position, settings, stop_rules=False)
+    # No completion makes sense here: the stop rule ended it before the first token.
+    finish = "stop" if stopped.finish_reason == "none" else stopped.finish_reason
     return Outcome(
         point=point.source,
         kind=point.kind,
         language=point.language,
-        shape=prompt.shape.value,
-        reason=prompt.reason,
-        tokens_to_limit=full_tokens,
-        tokens_with_stop=stopped_at,
+        shape=stopped.prompt.shape.value,
+        reason=stopped.prompt.reason,
+        tokens_to_limit=to_limit.new_tokens,
+        tokens_with_stop=stopped.new_tokens,
         finish=finish,
-        completion=completion,
-        boundary=ends_at_boundary(point, completion, finish),
+        completion=stopped.text,
+        boundary=ends_at_boundary(point, stopped.text, finish),
     )
 
 

@@ -1,7 +1,8 @@
 """`sdsat-lsp complete FILE --line N --column M`: stream one completion to stdout, then stats.
 
-The prompt comes from the tree-sitter context package (prefix window, suffix for FIM models,
-stop rules); `--json` prints one object `{"text": ..., "stats": {...}}` instead.
+The completion pipeline the server runs (`sdsat_lsp.pipeline.complete`: tree-sitter prompt,
+generation with stop rules, the text an editor would show); `--json` prints one object
+`{"text": ..., "stats": {...}}` instead.
 """
 
 from __future__ import annotations
@@ -32,16 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdsat_lsp.context import (
-        DocumentStore,
-        InvalidPosition,
-        Position,
-        Shape,
-        build_prompt,
-        language_for,
-    )
+    from sdsat_lsp.context import DocumentStore, InvalidPosition, Position, language_for
     from sdsat_lsp.engine import Engine, StrategyError
     from sdsat_lsp.model import ModelLoadError
+    from sdsat_lsp.pipeline import complete
 
     settings = settings_from_args(args)
     text = read_source(args.file)
@@ -59,36 +54,23 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine.load(settings, fim_template=args.fim_template)
     except (ModelLoadError, StrategyError) as error:
         raise CommandError(str(error)) from error
-    prompt = build_prompt(
-        document,
-        position,
-        budget_tokens=settings.context_tokens,
-        count_tokens=engine.count_tokens,
-        fim=engine.info.fim,
+    printed = ""
+
+    def show(visible: str) -> None:
+        # Print what an editor would show, as it grows (a terminal cannot take text back).
+        nonlocal printed
+        if not args.json and visible.startswith(printed):
+            sys.stdout.write(visible[len(printed) :])
+            sys.stdout.flush()
+            printed = visible
+
+    outcome = complete(
+        engine, document, position, settings, on_text=show, stop_rules=not args.no_stop_rules
     )
-    stop = None if args.no_stop_rules else prompt.stop.check
-    ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
-    generation = engine.generate(ids, max_new_tokens=settings.max_new_tokens, stop=stop)
-    if prompt.shape is Shape.NONE and not args.no_stop_rules:
-        final_text = ""
-        stats = None
-    else:
-        shown = ""
-        for _ in generation:
-            # Print what an editor would show: the stop rule's view of the raw text so far.
-            raw = generation.text
-            visible = raw if args.no_stop_rules else prompt.stop.visible(raw)
-            if not args.json and visible.startswith(shown):
-                sys.stdout.write(visible[len(shown) :])
-                sys.stdout.flush()
-                shown = visible
-        final_text = (
-            generation.text if args.no_stop_rules else prompt.stop.finalize(generation.text)
-        )
-        stats = generation.stats.to_dict()
+    stats = outcome.stats
     result = {
-        "text": final_text,
-        "shape": prompt.shape.name.lower(),
+        "text": outcome.text,
+        "shape": outcome.prompt.shape.name.lower(),
         "model": engine.info.model_name,
         "device": engine.info.device,
         "stats": stats,

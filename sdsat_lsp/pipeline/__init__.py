@@ -9,7 +9,6 @@ from sdsat_lsp.pipeline.backend import (
     BackendInfo,
     BackendStats,
     CompletionBackend,
-    StopCheck,
     TextStream,
 )
 from sdsat_lsp.pipeline.completion import CompletionOutcome, complete, completion_prompt
@@ -19,7 +18,6 @@ __all__ = [
     "BackendStats",
     "CompletionBackend",
     "CompletionOutcome",
-    "StopCheck",
     "TextStream",
     "complete",
     "completion_prompt",

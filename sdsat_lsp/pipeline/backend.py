@@ -9,9 +9,10 @@ so a backend never sees tree-sitter or LSP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-StopCheck = Callable[[str], "int | None"]  # text so far → None to go on, or the length to keep
+if TYPE_CHECKING:  # a type only: the engine's module imports torch
+    from sdsat_lsp.engine.generation import StopCheck
 
 
 class BackendInfo(Protocol):

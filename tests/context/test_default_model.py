@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from sdsat_lsp.context import Prompt, build_prompt
+from sdsat_lsp import pipeline
+from sdsat_lsp.config import Settings
+from sdsat_lsp.context import Prompt
 
 from .helpers import open_with_cursor
 
@@ -19,29 +21,18 @@ pytestmark = pytest.mark.default_model
 
 @pytest.fixture(scope="module")
 def engine() -> Any:
-    from sdsat_lsp.config import Settings
     from sdsat_lsp.engine import Engine
 
     return Engine.load(Settings(device="cpu"))
 
 
 def complete(engine: Any, raw: str) -> tuple[Prompt, str, list[str]]:
+    """The completion pipeline at `<CURSOR>`: its prompt, final text and every shown text."""
     document, position = open_with_cursor(raw, "python", "file:///repo/src/files.py")
-    prompt = build_prompt(
-        document,
-        position,
-        budget_tokens=512,
-        count_tokens=engine.count_tokens,
-        fim=engine.info.fim,
-    )
-    ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
-    generation = engine.generate(ids, max_new_tokens=32, stop=prompt.stop.check, strategy="ar")
-    shown = []
-    text = ""
-    for delta in generation:
-        text += delta
-        shown.append(prompt.stop.visible(text))
-    return prompt, prompt.stop.finalize(generation.text), shown
+    settings = Settings(device="cpu", strategy="ar", max_new_tokens=32, context_tokens=512)
+    shown: list[str] = []
+    outcome = pipeline.complete(engine, document, position, settings, on_text=shown.append)
+    return outcome.prompt, outcome.text, shown
 
 
 def test_blank_line_after_a_docstring_gets_a_completion(engine: Any) -> None:
