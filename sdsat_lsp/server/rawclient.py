@@ -141,12 +141,20 @@ class RawClient:
         self.notify("textDocument/didOpen", {"textDocument": document})
 
     def insert(self, uri: str, version: int, line: int, character: int, text: str) -> None:
-        at = {"line": line, "character": character}
+        self.replace(uri, version, (line, character), (line, character), text)
+
+    def replace(
+        self, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str
+    ) -> None:
+        span = {
+            "start": {"line": start[0], "character": start[1]},
+            "end": {"line": end[0], "character": end[1]},
+        }
         self.notify(
             "textDocument/didChange",
             {
                 "textDocument": {"uri": uri, "version": version},
-                "contentChanges": [{"range": {"start": at, "end": at}, "text": text}],
+                "contentChanges": [{"range": span, "text": text}],
             },
         )
 
