@@ -1,4 +1,4 @@
-"""`sdsat-lsp bench decode | lsp | context | stop-rules | gpu-shape`: one module each.
+"""`sdsat-lsp bench decode | lsp | context | stop-rules | gpu-shape | soak`: one module each.
 
 Each sub-command prints its markdown table (or JSON) to stdout and writes JSON (plus a plot for
 `decode`) under `--output` (default `results/`, ignored by git). Sub-command modules import
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "context": ("context", "prompt building on a 10,000-line file"),
     "stop-rules": ("stop_rules", "stop rules on the default model: tokens saved, boundaries"),
     "gpu-shape": ("gpu_shape", "pass cost and equivalence on a 7B-shaped model (CUDA)"),
+    "soak": ("soak", "a bounded typing soak: RSS over time, errors, latency percentiles"),
 }
 
 
