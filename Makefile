@@ -8,7 +8,7 @@ SDSAT := $(VENV)/bin/sdsat-lsp
 # The CPU build of torch (a CUDA user installs theirs first, see README "GPU set-up").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup fetch-model run demo test test-fast lint typecheck bench llamacpp clean
+.PHONY: setup fetch-model run demo test test-fast lint typecheck bench soak llamacpp clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ llamacpp: setup
 
 bench: fetch-model llamacpp
 	$(SDSAT) bench decode
+
+# A longer fault soak than the CI one (tests/reliability): typing on the default model.
+soak: fetch-model
+	$(SDSAT) bench soak --keystrokes 6000
 
 include editor/vscode/vscode.mk
 
