@@ -22,6 +22,12 @@ SAT_STRATEGIES: frozenset[StrategyName] = frozenset({"sdsat", "sdsat-tree"})
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 LogLevel = Literal["error", "warning", "info", "debug"]
+# Forward passes (engine/forward): which implementation, weight format, compilation.
+ForwardPath = Literal["auto", "static", "transformers"]
+QuantizationName = Literal["none", "int8", "int4"]
+Quantize = Literal["auto", QuantizationName]
+Switch = Literal["auto", "on", "off"]
+MAX_THREADS = 256
 
 DEFAULT_MODEL = "smollm2-135m"
 # Ceilings: a completion is ghost text (a few lines), a prompt at most a large model's window.
@@ -76,6 +82,31 @@ class Settings:
     )
     debounce_ms: int = field(
         default=75, metadata=_doc("Editor-side wait after a keystroke before requesting.")
+    )
+    forward_path: ForwardPath = field(
+        default="auto",
+        metadata=_doc(
+            "Forward passes: static (preallocated cache, fixed compiled shapes; Llama models), "
+            "transformers (its eager forward, any model), or auto (static where supported)."
+        ),
+    )
+    quantize: Quantize = field(
+        default="auto",
+        metadata=_doc(
+            "Weight format of the static path on CPU: none, int8, int4 (int8 output layer), "
+            "or auto (the model's measured choice)."
+        ),
+    )
+    compile: Switch = field(
+        default="auto",
+        metadata=_doc(
+            "Compile each pass shape once at load (inductor; CUDA graphs on GPU); auto: on "
+            "GPU, and on CPU where measured faster for the model."
+        ),
+    )
+    threads: int = field(
+        default=0,
+        metadata=_doc("CPU threads for the model; 0 = the model's measured choice."),
     )
     log_file: str = field(
         default="", metadata=_doc("Append one JSON latency line per completion here; empty = off.")
@@ -136,6 +167,8 @@ def validate(settings: Settings) -> list[str]:
                 f"contextTokens={settings.context_tokens} must be between 64 and "
                 f"{MAX_CONTEXT_TOKENS} (and fit the model's context length, checked on load)"
             )
+        if not 0 <= settings.threads <= MAX_THREADS:
+            problems.append(f"threads={settings.threads} must be between 0 and {MAX_THREADS}")
         if not 0 <= settings.debounce_ms <= 10_000:
             problems.append(f"debounceMs={settings.debounce_ms} must be between 0 and 10000")
         if len(settings.model) > 4096 or len(settings.log_file) > 4096:

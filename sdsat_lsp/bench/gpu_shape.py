@@ -20,7 +20,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from sdsat_lsp.engine.decoding import Decoder
-from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.engine.forward.passes import ForwardPasses, TransformersPasses
+from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
 
 SAT_ID = 32011
 
@@ -52,16 +53,29 @@ def timed(fn: Any, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def pass_costs(model: Any, context: int = 512) -> dict[int, float]:
-    cache = KVCache()
-    decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
+PASS_ROWS = (1, 2, 4, 6, 8, 12, 16, 36)  # 6 = 1 + k and 36 = an sdsat-tree pass at k=5
+
+
+def forward_paths(model: Any, dtype: torch.dtype) -> dict[str, Callable[[], ForwardPasses]]:
+    """transformers' eager forward, and the static path with every pass a CUDA graph."""
+    cuda = torch.device("cuda")
+    options = StaticOptions(compile=True, cuda_graphs=True, capacity=1024, row_shapes=PASS_ROWS)
+    return {
+        "transformers": lambda: TransformersPasses(model, cuda),
+        "static": lambda: StaticPasses(model, cuda, dtype, options),
+    }
+
+
+def pass_costs(passes: ForwardPasses, context: int = 512) -> dict[int, float]:
+    passes.cache.reset()
+    decoder = Decoder(passes, cancelled=lambda: False)
     decoder.prefill(list(range(100, 100 + context)))
     costs = {}
-    for n in (1, 2, 4, 6, 8, 12, 16, 36):  # 36 = an sdsat-tree pass at k=5
+    for n in PASS_ROWS:
 
         def one_pass(n: int = n) -> None:
             decoder.forward(list(range(200, 200 + n)), keep=n)
-            cache.crop_to(context)
+            passes.cache.crop_to(context)
 
         timed(one_pass, 3)
         costs[n] = round(timed(one_pass, 15), 3)
@@ -69,10 +83,10 @@ def pass_costs(model: Any, context: int = 512) -> dict[int, float]:
 
 
 def decode(
-    model: Any, prompt: list[int], strategy: str, k: int, tokens: int
+    passes: ForwardPasses, prompt: list[int], strategy: str, k: int, tokens: int
 ) -> tuple[list[int], int]:
-    cache = KVCache()
-    decoder = Decoder(model, cache, cancelled=lambda: False, device=torch.device("cuda"))
+    passes.cache.reset()
+    decoder = Decoder(passes, cancelled=lambda: False)
     decoder.prefill(prompt[:-1])
     committed = list(prompt)
     drafts: list[int] = []
@@ -87,7 +101,7 @@ def decode(
         else:
             round_ = decoder.ar_round(pending)
         committed.extend(round_.committed)
-    return committed[len(prompt) : len(prompt) + tokens], decoder.passes
+    return committed[len(prompt) : len(prompt) + tokens], decoder.forward_passes
 
 
 def measure(
@@ -109,25 +123,34 @@ def measure(
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         torch.cuda.reset_peak_memory_stats()
         model = build(dtype, layers)
-        entry: dict[str, Any] = {"pass_ms": pass_costs(model)}
-        base = entry["pass_ms"][1]
-        entry["pass_cost_ratio"] = {n: round(ms / base, 3) for n, ms in entry["pass_ms"].items()}
-        for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5), ("sdsat-tree", 5)):
-            matches, seconds, passes = 0, 0.0, 0
-            for prompt in prompts:
-                reference, _ = decode(model, prompt, "ar", 0, new_tokens)
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                output, used = decode(model, prompt, strategy, k, new_tokens)
-                torch.cuda.synchronize()
-                seconds += time.perf_counter() - start
-                passes += used
-                matches += output == reference
-            entry[f"{strategy}_k{k}"] = {
-                "identical_to_ar": f"{matches}/{len(prompts)}",
-                "tokens_per_s": round(new_tokens * len(prompts) / seconds, 1),
-                "tokens_per_pass": round(new_tokens * len(prompts) / passes, 3),
+        entry: dict[str, Any] = {}
+        for path, make_passes in forward_paths(model, dtype).items():
+            started = time.perf_counter()
+            passes = make_passes()
+            result: dict[str, Any] = {"pass_ms": pass_costs(passes)}
+            result["prepare_s"] = round(time.perf_counter() - started, 1)  # compile + capture
+            base = result["pass_ms"][1]
+            result["pass_cost_ratio"] = {
+                n: round(ms / base, 3) for n, ms in result["pass_ms"].items()
             }
+            for strategy, k in (("ar", 0), ("lookup", 4), ("sdsat", 5), ("sdsat-tree", 5)):
+                matches, seconds, used_passes = 0, 0.0, 0
+                for prompt in prompts:
+                    reference, _ = decode(passes, prompt, "ar", 0, new_tokens)
+                    torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    output, used = decode(passes, prompt, strategy, k, new_tokens)
+                    torch.cuda.synchronize()
+                    seconds += time.perf_counter() - start
+                    used_passes += used
+                    matches += output == reference
+                result[f"{strategy}_k{k}"] = {
+                    "identical_to_ar": f"{matches}/{len(prompts)}",
+                    "tokens_per_s": round(new_tokens * len(prompts) / seconds, 1),
+                    "tokens_per_pass": round(new_tokens * len(prompts) / used_passes, 3),
+                }
+            entry[path] = result
+            del passes
         prompt_t = torch.tensor([prompts[0]], device="cuda")
 
         def hf_generate(

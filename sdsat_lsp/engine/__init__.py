@@ -1,5 +1,5 @@
 """Decoding engine: strategies ar | sdsat | sdsat-tree | lookup, streaming text, prefix-KV
-reuse, worker.
+reuse, worker; forward passes (static compiled path or transformers' forward) in `forward/`.
 
 Knows nothing of LSP or tree-sitter; imports only `sdsat_lsp.model` and `sdsat_lsp.config`.
 Names are resolved lazily (PEP 562): the language server imports the worker at start-up and

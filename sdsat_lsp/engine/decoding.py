@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import torch
-
-from sdsat_lsp.engine.kv_cache import KVCache
-from sdsat_lsp.engine.sat_tree import SatTree, as_model_mask, build_sat_tree
+from sdsat_lsp.engine.forward.passes import ForwardPasses
+from sdsat_lsp.engine.kv_cache import CachedIds
+from sdsat_lsp.engine.sat_tree import SatTree, build_sat_tree
 
 
 class Cancelled(Exception):
@@ -41,21 +39,16 @@ class Round:
 
 
 class Decoder:
-    """Runs forward passes for one generation against a shared `KVCache`."""
+    """Runs one generation's rounds through `passes` (which own the shared KV cache)."""
 
-    def __init__(
-        self,
-        model: Any,
-        cache: KVCache,
-        *,
-        cancelled: Callable[[], bool],
-        device: torch.device,
-    ) -> None:
-        self.model = model
-        self.cache = cache
+    def __init__(self, passes: ForwardPasses, *, cancelled: Callable[[], bool]) -> None:
+        self.passes = passes
         self.cancelled = cancelled
-        self.device = device
-        self.passes = 0
+        self.forward_passes = 0
+
+    @property
+    def cache(self) -> CachedIds:
+        return self.passes.cache  # read each time: a static cache may be replaced to grow
 
     def forward(
         self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
@@ -64,32 +57,18 @@ class Decoder:
         With `tree`, its positions and mask replace the plain causal ones."""
         if self.cancelled():
             raise Cancelled
-        inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
-        extra: dict[str, Any] = {}
-        if tree is not None:
-            attn = self.model.config._attn_implementation
-            dtype = next(self.model.parameters()).dtype
-            extra = dict(
-                position_ids=tree.position_ids,
-                attention_mask=as_model_mask(tree.mask, attn, dtype),
-            )
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=inputs,
-                past_key_values=self.cache.storage,
-                use_cache=True,
-                logits_to_keep=keep,
-                **extra,
-            )
-        self.cache.extended_by(token_ids)
-        self.passes += 1
-        return output.logits[0, -keep:].argmax(dim=-1).tolist()
+        predictions = self.passes.run(token_ids, keep, tree)
+        self.forward_passes += 1
+        return predictions
 
-    def prefill(self, token_ids: Sequence[int], chunk: int = 512) -> None:
-        """Put the prompt (all but its pending last token) into the cache."""
+    def prefill(self, token_ids: Sequence[int]) -> None:
+        """Put the prompt (all but its pending last token) into the cache, chunk by chunk;
+        reported as time, not as decoding passes."""
+        chunk = self.passes.prefill_chunk
         for start in range(0, len(token_ids), chunk):
-            self.forward(token_ids[start : start + chunk], keep=1)
-        self.passes = 0  # prefill is reported as time, not as decoding passes
+            if self.cancelled():
+                raise Cancelled
+            self.passes.fill(token_ids[start : start + chunk])
 
     def verify(self, head: int, drafts: Sequence[int]) -> Round:
         """Feed [head, drafts…]; commit the accepted drafts and the model's next token."""
@@ -125,7 +104,7 @@ class Decoder:
         """One fused pass (sat_tree.py): verify `drafts` after `pending` and draft the next
         round. Returns the round and the drafts for the tokens after its last committed one."""
         base = len(self.cache)
-        tree = build_sat_tree(pending, drafts, sat_id, k, base, self.device)
+        tree = build_sat_tree(pending, drafts, sat_id, k)
         predictions = self.forward(tree.input_ids, keep=len(tree.input_ids), tree=tree)
         accepted = 0
         while accepted < len(drafts) and drafts[accepted] == predictions[accepted]:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, Settings, StrategyName
+from sdsat_lsp.engine.forward.select import build_passes, choose_forward
 from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
-from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.engine.kv_cache import CachedIds
 from sdsat_lsp.model import LoadedModel, ModelSpec, load_model
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class EngineInfo:
     fim: bool
     device_reason: str
     strategy_reason: str
+    forward: str = ""  # what runs the passes and why (engine/forward/select.py)
 
 
 def resolve_strategy(
@@ -76,14 +78,21 @@ def resolve_strategy(
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, settings: Settings) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        settings: Settings,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Choose strategy and forward passes; compiles the pass shapes now if compiling."""
         self.loaded = loaded
         self.settings = settings
-        self.cache = KVCache()
         spec = loaded.spec
         strategy, k, reason = resolve_strategy(
             settings.strategy, settings.k, spec, loaded.device.type
         )
+        choice = choose_forward(loaded, settings, [(strategy, k)])
+        self.passes = build_passes(loaded, choice, progress)
         self.info = EngineInfo(
             model_name=spec.name,
             device=str(loaded.device),
@@ -93,6 +102,7 @@ class Engine:
             fim=spec.has_fim,
             device_reason=loaded.device_reason,
             strategy_reason=reason,
+            forward=f"{self.passes.description} ({choice.reason})",
         )
         tokenizer = loaded.tokenizer
         # Any special token (FIM markers, chat or file separators) ends a completion: its text
@@ -126,7 +136,7 @@ class Engine:
         )
         if progress:
             progress(f"loaded {loaded.spec.name} on {loaded.device}")
-        return cls(loaded, settings)
+        return cls(loaded, settings, progress)
 
     # --- prompts -----------------------------------------------------------------------
 
@@ -196,10 +206,9 @@ class Engine:
             reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,
         )
         return Generation(
-            request,
-            model=self.loaded.model,
-            tokenizer=self.loaded.tokenizer,
-            cache=self.cache,
-            device=self.loaded.device,
-            cancelled=cancelled,
+            request, passes=self.passes, tokenizer=self.loaded.tokenizer, cancelled=cancelled
         )
+
+    @property
+    def cache(self) -> CachedIds:
+        return self.passes.cache

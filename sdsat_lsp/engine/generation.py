@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sdsat_lsp.config import SAT_STRATEGIES, StrategyName
 from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
-from sdsat_lsp.engine.kv_cache import KVCache
+from sdsat_lsp.engine.forward.passes import ForwardPasses
 
 FinishReason = Literal["eos", "length", "stop", "cancelled", "running"]
 # The caller's stop check on the text so far: where to cut it, or None to go on
@@ -65,10 +65,8 @@ class Generation:
         self,
         request: GenerationRequest,
         *,
-        model: Any,
+        passes: ForwardPasses,
         tokenizer: Any,
-        cache: KVCache,
-        device: Any,
         cancelled: Callable[[], bool],
     ) -> None:
         if not request.prompt_ids:
@@ -78,8 +76,7 @@ class Generation:
         if request.strategy != "ar" and request.k < 1:
             raise ValueError(f"k must be at least 1 for {request.strategy}, got {request.k}")
         self.request = request
-        self.decoder = Decoder(model, cache, cancelled=cancelled, device=device)
-        self.cache = cache
+        self.decoder = Decoder(passes, cancelled=cancelled)
         self.detokenizer = IncrementalDetokenizer(tokenizer, request.prompt_ids)
         self.tokens: list[int] = []
         self.text = ""
@@ -113,9 +110,9 @@ class Generation:
         history = list(request.prompt_ids)
         try:
             if not request.reuse_prefix:
-                self.cache.reset()
-            reused = self.cache.common_prefix_length(request.prompt_ids[:-1])
-            self.cache.crop_to(reused)
+                self.decoder.cache.reset()
+            reused = self.decoder.cache.common_prefix_length(request.prompt_ids[:-1])
+            self.decoder.cache.crop_to(reused)
             self.decoder.prefill(request.prompt_ids[reused:-1])
             prefill_end = time.perf_counter()
             while self.finish_reason == "running":

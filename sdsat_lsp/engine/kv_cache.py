@@ -1,20 +1,24 @@
-"""The KV cache as an object with verbs, plus the token ids whose keys/values it holds.
+"""KV caches as objects with verbs, each tracking the token ids whose keys/values it holds.
 
 Tracking the ids beside the tensors is what makes prefix reuse and cropping checkable: after
 every round `len(cache) == len(cache.token_ids)` and both equal the committed tokens minus
 the one pending token that the next forward pass feeds.
+
+- `DynamicKVCache`: transformers' DynamicCache (grows by concatenation; crop reallocates).
+- `StaticKVCache`: per-layer tensors preallocated for `capacity` positions; a pass writes its
+  rows in place and cropping only moves the length, so nothing is copied or reallocated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from transformers import DynamicCache
 
+class CachedIds:
+    """The id bookkeeping both caches share; subclasses drop their tensors in `_drop_after`."""
 
-class KVCache:
     def __init__(self) -> None:
-        self.storage = DynamicCache()
         self.token_ids: list[int] = []
 
     def __len__(self) -> int:
@@ -23,22 +27,16 @@ class KVCache:
     def extended_by(self, token_ids: Sequence[int]) -> None:
         """Record that a forward pass appended these tokens' keys/values."""
         self.token_ids.extend(token_ids)
-        assert self.storage.get_seq_length() == len(self.token_ids), "cache and ids diverged"
 
     def crop_to(self, length: int) -> None:
         """Keep the first `length` positions (drop SAT entries, rejected drafts, stale suffix)."""
         if length >= len(self.token_ids):
             return
-        if length == 0:
-            self.reset()
-            return
-        # transformers 5.x: crop() takes minus the number of positions to remove.
-        self.storage.crop(length - len(self.token_ids))
+        self._drop_after(length)
         del self.token_ids[length:]
 
     def reset(self) -> None:
-        self.storage = DynamicCache()
-        self.token_ids = []
+        self.crop_to(0)
 
     def common_prefix_length(self, token_ids: Sequence[int]) -> int:
         limit = min(len(self.token_ids), len(token_ids))
@@ -46,3 +44,59 @@ class KVCache:
             if self.token_ids[index] != token_ids[index]:
                 return index
         return limit
+
+    def _drop_after(self, length: int) -> None:
+        raise NotImplementedError
+
+
+class DynamicKVCache(CachedIds):
+    def __init__(self) -> None:
+        from transformers import DynamicCache
+
+        super().__init__()
+        self.storage: Any = DynamicCache()
+
+    def extended_by(self, token_ids: Sequence[int]) -> None:
+        super().extended_by(token_ids)
+        assert self.storage.get_seq_length() == len(self.token_ids), "cache and ids diverged"
+
+    def _drop_after(self, length: int) -> None:
+        if length == 0:
+            from transformers import DynamicCache
+
+            self.storage = DynamicCache()
+        else:  # transformers 5.x: crop() takes minus the number of positions to remove
+            self.storage.crop(length - len(self.token_ids))
+
+
+class StaticKVCache(CachedIds):
+    """keys[layer], values[layer]: (kv_heads, capacity, head_dim); rows ≥ len(self) are free."""
+
+    def __init__(
+        self, layers: int, kv_heads: int, head_dim: int, capacity: int, dtype: Any, device: Any
+    ) -> None:
+        import torch
+
+        super().__init__()
+        shape = (kv_heads, capacity, head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+
+    @property
+    def capacity(self) -> int:
+        return int(self.keys[0].shape[1])
+
+    def _drop_after(self, length: int) -> None:
+        pass  # rows past the length are free: the next pass overwrites them, masks hide them
+
+    def grown_to(self, capacity: int) -> StaticKVCache:
+        """A larger cache holding the same rows and ids (new tensors: compiled shapes change)."""
+        layers, (kv_heads, _, head_dim) = len(self.keys), self.keys[0].shape
+        bigger = StaticKVCache(
+            layers, kv_heads, head_dim, capacity, self.keys[0].dtype, self.keys[0].device
+        )
+        used = len(self)
+        for old, new in zip(self.keys + self.values, bigger.keys + bigger.values, strict=True):
+            new[:, :used] = old[:, :used]
+        bigger.token_ids = list(self.token_ids)
+        return bigger

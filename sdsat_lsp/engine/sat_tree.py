@@ -26,8 +26,8 @@ import torch
 @dataclass(frozen=True)
 class SatTree:
     input_ids: list[int]  # head, drafts, then the SAT groups
-    position_ids: torch.Tensor  # (1, q)
-    mask: torch.Tensor  # (1, 1, q, past + q) bool, True = may attend
+    offsets: list[int]  # rotary position of each input, relative to the head's
+    local_mask: torch.Tensor  # (q, q) bool, True = input i may attend input j
     real: int  # head + drafts: the first `real` inputs are real tokens
 
     def group(self, j: int, k: int) -> slice:
@@ -35,28 +35,36 @@ class SatTree:
         start = self.real + j * k
         return slice(start, start + k)
 
+    def position_ids(self, past: int, device: torch.device) -> torch.Tensor:
+        """(1, q) absolute positions on top of a cache holding `past` tokens."""
+        return torch.tensor([[past + o for o in self.offsets]], dtype=torch.long, device=device)
 
-def build_sat_tree(
-    head: int, drafts: Sequence[int], sat_id: int, k: int, past: int, device: torch.device
-) -> SatTree:
-    """The tree pass for `head` + `drafts` on top of a cache holding `past` tokens."""
+    def mask(self, past: int, device: torch.device) -> torch.Tensor:
+        """(1, 1, q, past + q) bool: every input sees the whole cache, then the local mask."""
+        q = len(self.input_ids)
+        full = torch.ones(q, past + q, dtype=torch.bool)
+        full[:, past:] = self.local_mask
+        return full.view(1, 1, q, past + q).to(device)
+
+
+def build_sat_tree(head: int, drafts: Sequence[int], sat_id: int, k: int) -> SatTree:
+    """The tree pass for `head` + `drafts` (any cache below it)."""
     real = 1 + len(drafts)
     q = real + real * k
-    positions = list(range(past, past + real))
+    offsets = list(range(real))
     for j in range(real):
-        positions += range(past + j + 1, past + j + 1 + k)
-    mask = torch.zeros(q, past + q, dtype=torch.bool)
-    mask[:, :past] = True
-    mask[:real, past : past + real] = torch.ones(real, real, dtype=torch.bool).tril()
+        offsets += range(j + 1, j + 1 + k)
+    mask = torch.zeros(q, q, dtype=torch.bool)
+    mask[:real, :real] = torch.ones(real, real, dtype=torch.bool).tril()
     within_group = torch.ones(k, k, dtype=torch.bool).tril()
     for j in range(real):
         rows = slice(real + j * k, real + (j + 1) * k)
-        mask[rows, past : past + j + 1] = True
-        mask[rows, past + rows.start : past + rows.stop] = within_group
+        mask[rows, : j + 1] = True
+        mask[rows, rows] = within_group
     return SatTree(
         input_ids=[head, *drafts] + [sat_id] * (real * k),
-        position_ids=torch.tensor([positions], dtype=torch.long, device=device),
-        mask=mask.view(1, 1, q, past + q).to(device),
+        offsets=offsets,
+        local_mask=mask,
         real=real,
     )
 

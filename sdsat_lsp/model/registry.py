@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sdsat_lsp.config import StrategyName
+from sdsat_lsp.config import QuantizationName, StrategyName
 from sdsat_lsp.model.paths import models_cache_dir, registry_dir
 
 FimTemplate = Literal["none", "psm", "spm"]
@@ -46,6 +46,11 @@ class ModelSpec:
     trained_k: int = 0
     recommended_k: int = 4
     cpu_strategy: StrategyName = "lookup"
+    # Forward passes on CPU, measured with `sdsat-lsp bench decode` (docs/benchmarks.md): the
+    # weight format, whether compiling pays for itself, and threads (0 = torch's default).
+    cpu_quantize: QuantizationName = "none"
+    cpu_compile: bool = False
+    cpu_threads: int = 0
     # a `sdsat-lsp train` artifact (folder relative to the registry) applied when loading by
     # name; its sdsat.json supplies sat_id, trained_k and recommended_k
     sat_adapter: str = ""

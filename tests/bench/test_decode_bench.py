@@ -69,7 +69,7 @@ def test_equality_check_flags_a_strategy_that_loses_a_token(
     original = Decoder.lookup_round
 
     def lossy_round(self: Decoder, pending: int, history: list[int], k: int):  # type: ignore[no-untyped-def]
-        first = self.passes == 0
+        first = self.forward_passes == 0
         round_ = original(self, pending, history, k)
         if not first:
             return round_

@@ -11,9 +11,32 @@ import torch
 
 from sdsat_lsp.engine import Engine
 from sdsat_lsp.engine.decoding import Decoder
+from sdsat_lsp.engine.forward.passes import ForwardPasses, TransformersPasses
+from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
 from sdsat_lsp.engine.generation import Generation, GenerationRequest
-from sdsat_lsp.engine.kv_cache import KVCache
 from sdsat_lsp.model import LoadedModel, load_model
+
+# The forward configurations the engine offers on CPU (compiled: the last test below).
+FORWARD_CONFIGS = {
+    "transformers": None,
+    "static": StaticOptions(),
+    "static-int8": StaticOptions(quantize="int8"),
+    "static-int4": StaticOptions(quantize="int4"),
+}
+_PASSES: dict[tuple[int, str], ForwardPasses] = {}
+
+
+def passes_for(loaded: LoadedModel, config: str = "static") -> ForwardPasses:
+    """One passes object per model and configuration (generations reset its cache)."""
+    key = (id(loaded.model), config)
+    if key not in _PASSES:
+        options = FORWARD_CONFIGS[config]
+        _PASSES[key] = (
+            TransformersPasses(loaded.model, loaded.device)
+            if options is None
+            else StaticPasses(loaded.model, loaded.device, loaded.dtype, options)
+        )
+    return _PASSES[key]
 
 
 def generate_ids(
@@ -23,6 +46,7 @@ def generate_ids(
     k: int,
     max_new_tokens: int,
     stop_ids: frozenset[int] | None = None,
+    config: str = "static",
 ) -> tuple[list[int], Generation]:
     request = GenerationRequest(
         prompt_ids=tuple(prompt),
@@ -35,10 +59,8 @@ def generate_ids(
     )
     generation = Generation(
         request,
-        model=loaded.model,
+        passes=passes_for(loaded, config),
         tokenizer=loaded.tokenizer,
-        cache=KVCache(),
-        device=loaded.device,
         cancelled=lambda: False,
     )
     generation.collect()
@@ -59,10 +81,11 @@ def random_prompts(loaded: LoadedModel, count: int, seed: int) -> list[list[int]
     return prompts
 
 
-def test_ar_equals_transformers_generate(tiny_loaded: LoadedModel) -> None:
+@pytest.mark.parametrize("config", ["transformers", "static"])
+def test_ar_equals_transformers_generate(tiny_loaded: LoadedModel, config: str) -> None:
     model = tiny_loaded.model
     for prompt in random_prompts(tiny_loaded, 12, seed=1):
-        ours, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 24)
+        ours, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 24, config=config)
         with torch.inference_mode():
             output = model.generate(
                 torch.tensor([prompt]),
@@ -77,6 +100,7 @@ def test_ar_equals_transformers_generate(tiny_loaded: LoadedModel) -> None:
         assert ours == reference[:cut]
 
 
+@pytest.mark.parametrize("config", list(FORWARD_CONFIGS))
 @pytest.mark.parametrize(
     ("strategy", "k"),
     [
@@ -89,11 +113,12 @@ def test_ar_equals_transformers_generate(tiny_loaded: LoadedModel) -> None:
     ],
 )
 def test_strategy_equals_ar_on_random_model(
-    tiny_loaded: LoadedModel, strategy: str, k: int
+    tiny_loaded: LoadedModel, strategy: str, k: int, config: str
 ) -> None:
+    """Each forward configuration's strategies equal that configuration's own `ar`."""
     for prompt in random_prompts(tiny_loaded, 50, seed=k):
-        expected, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 20)
-        actual, generation = generate_ids(tiny_loaded, prompt, strategy, k, 20)
+        expected, _ = generate_ids(tiny_loaded, prompt, "ar", 0, 20, config=config)
+        actual, generation = generate_ids(tiny_loaded, prompt, strategy, k, 20, config=config)
         assert actual == expected, f"prompt {prompt}"
         stats = generation.stats
         assert stats.new_tokens == len(expected)
@@ -155,20 +180,24 @@ def test_stop_token_and_limit_inside_an_accepted_block(
             assert generation.finish_reason == "length"
 
 
+@pytest.mark.parametrize("config", ["transformers", "static"])
 @pytest.mark.parametrize("strategy", ["ar", "sdsat", "sdsat-tree", "lookup"])
 def test_cache_holds_exactly_the_committed_tokens_after_every_round(
-    sat_trained: tuple[LoadedModel, list[int]], strategy: str
+    sat_trained: tuple[LoadedModel, list[int]], strategy: str, config: str
 ) -> None:
     loaded, cycle = sat_trained
     k = 4
-    cache = KVCache()
-    decoder = Decoder(loaded.model, cache, cancelled=lambda: False, device=loaded.device)
     prompt = cycle[3:10]
+    # the reference first: generate_ids resets the shared passes' cache
+    continuation, _ = generate_ids(loaded, prompt, "ar", 0, 80, frozenset())
+    passes = passes_for(loaded, config)
+    passes.cache.reset()
+    cache = passes.cache
+    decoder = Decoder(passes, cancelled=lambda: False)
     decoder.prefill(prompt[:-1])
     committed = list(prompt)
     partial_rounds = 0
     drafts: list[int] = []
-    continuation, _ = generate_ids(loaded, prompt, "ar", 0, 80, frozenset())
     greedy = prompt + continuation
     for number in range(12):
         pending = committed[-1]
@@ -201,7 +230,8 @@ def test_cache_holds_exactly_the_committed_tokens_after_every_round(
         committed.extend(round_.committed)
         assert committed == greedy[: len(committed)]
         assert cache.token_ids == committed[:-1]
-        assert cache.storage.get_seq_length() == len(committed) - 1
+        if isinstance(passes, TransformersPasses):
+            assert passes.cache.storage.get_seq_length() == len(committed) - 1
         assert loaded.spec.sat_id not in cache.token_ids
     if strategy in ("sdsat-tree", "lookup"):
         assert partial_rounds >= 6, partial_rounds
@@ -259,3 +289,37 @@ def test_special_tokens_end_a_completion_and_never_reach_the_text(tiny_engine: E
         text = generation.collect()
         assert not set(generation.tokens) & tiny_engine.stop_token_ids
         assert "<MID>" not in text and "<PRE>" not in text and "</s>" not in text
+
+
+@pytest.mark.slow
+def test_compiled_int4_strategies_equal_their_own_ar(tiny_loaded: LoadedModel) -> None:
+    """The compiled static path (inductor, int4 weights; tens of seconds a pass shape) keeps
+    the contract: every strategy equals this configuration's own `ar`, token for token."""
+    k = 1
+    options = StaticOptions(
+        quantize="int4", compile=True, capacity=256, prefill_chunk=16, row_shapes=(1, 1 + k)
+    )
+    passes = StaticPasses(tiny_loaded.model, tiny_loaded.device, tiny_loaded.dtype, options)
+    passes.warm_up()
+
+    def generate(prompt: list[int], strategy: str) -> Generation:
+        request = GenerationRequest(
+            prompt_ids=tuple(prompt),
+            strategy=strategy,  # type: ignore[arg-type]
+            k=k,
+            max_new_tokens=16,
+            stop_token_ids=tiny_loaded.spec.stop_ids(),
+            sat_id=tiny_loaded.spec.sat_id,
+            reuse_prefix=False,
+        )
+        generation = Generation(
+            request, passes=passes, tokenizer=tiny_loaded.tokenizer, cancelled=lambda: False
+        )
+        generation.collect()
+        return generation
+
+    for prompt in random_prompts(tiny_loaded, 10, seed=3):
+        expected = generate(prompt, "ar").tokens
+        for strategy in ("sdsat", "lookup"):
+            assert generate(prompt, strategy).tokens == expected, (strategy, prompt)
+    assert passes.row_shapes == [1, 1 + k]  # no pass needed a shape it was not prepared for

@@ -1,4 +1,6 @@
-"""`sdsat-lsp bench decode | lsp | context | stop-rules | gpu-shape | soak`: one module each.
+"""`sdsat-lsp bench decode | passes | lsp | context | stop-rules | gpu-shape | soak`.
+
+One module each.
 
 Each sub-command prints its markdown table (or JSON) to stdout and writes JSON (plus a plot for
 `decode`) under `--output` (default `results/`, ignored by git). Sub-command modules import
@@ -14,6 +16,7 @@ from types import ModuleType
 # name → (module under sdsat_lsp.commands.bench, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "decode": ("decode", "decoding speed: strategies, k, peers"),
+    "passes": ("passes", "forward-pass cost per configuration: static, compiled, int8/int4"),
     "lsp": ("lsp", "keystroke-to-ghost-text latency over stdio"),
     "context": ("context", "prompt building on a 10,000-line file"),
     "stop-rules": ("stop_rules", "stop rules on the default model: tokens saved, boundaries"),

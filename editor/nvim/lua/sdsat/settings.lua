@@ -18,6 +18,10 @@ M.schema = {
   { name = "satTokenId", type = "integer", default = -1 },
   { name = "prefixReuse", type = "boolean", default = true },
   { name = "debounceMs", type = "integer", default = 75 },
+  { name = "forwardPath", type = "string", default = "auto", enum = { "auto", "static", "transformers" } },
+  { name = "quantize", type = "string", default = "auto", enum = { "auto", "none", "int8", "int4" } },
+  { name = "compile", type = "string", default = "auto", enum = { "auto", "on", "off" } },
+  { name = "threads", type = "integer", default = 0 },
   { name = "logFile", type = "string", default = "" },
   { name = "logLevel", type = "string", default = "info", enum = { "error", "warning", "info", "debug" } },
 }

@@ -1,0 +1,70 @@
+"""The interface the decoder calls for forward passes, and transformers' eager implementation.
+
+A pass appends its tokens to the KV cache and returns the argmax at the rows the caller reads;
+the caller crops the cache afterwards (SAT rows, rejected drafts). With a `SatTree` the tree's
+rotary positions and mask replace the plain causal ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+
+from sdsat_lsp.engine.kv_cache import CachedIds, DynamicKVCache
+from sdsat_lsp.engine.sat_tree import SatTree, as_model_mask
+
+
+class ForwardPasses(Protocol):
+    @property
+    def cache(self) -> CachedIds:
+        """The KV cache the passes append to (a static cache may be replaced to grow)."""
+        ...
+
+    description: str  # what runs the passes, for status and logs
+    prefill_chunk: int  # most tokens one `fill` takes (the decoder checks cancel in between)
+
+    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+        """Append `token_ids` to the cache; return the argmax at the last `keep` of them."""
+        ...
+
+    def fill(self, token_ids: Sequence[int]) -> None:
+        """Append at most `prefill_chunk` tokens to the cache without reading logits."""
+        ...
+
+
+class TransformersPasses:
+    """transformers' own forward with a DynamicCache: any causal LM, eager."""
+
+    def __init__(self, model: Any, device: torch.device, prefill_chunk: int = 512) -> None:
+        self.model = model
+        self.device = device
+        self.prefill_chunk = prefill_chunk
+        self.cache = DynamicKVCache()
+        self.description = "transformers eager"
+
+    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+        inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+        extra: dict[str, Any] = {}
+        if tree is not None:
+            past = len(self.cache)
+            attn = self.model.config._attn_implementation
+            dtype = next(self.model.parameters()).dtype
+            extra = dict(
+                position_ids=tree.position_ids(past, self.device),
+                attention_mask=as_model_mask(tree.mask(past, self.device), attn, dtype),
+            )
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=inputs,
+                past_key_values=self.cache.storage,
+                use_cache=True,
+                logits_to_keep=keep,
+                **extra,
+            )
+        self.cache.extended_by(token_ids)
+        return output.logits[0, -keep:].argmax(dim=-1).tolist()
+
+    def fill(self, token_ids: Sequence[int]) -> None:
+        self.run(token_ids, keep=1)

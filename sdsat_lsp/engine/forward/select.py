@@ -1,0 +1,104 @@
+"""Choose and build the forward passes for a loaded model: settings, registry, device.
+
+Each `auto` resolves with a reason that the engine reports in status and logs:
+- path: the static path for plain Llama models (llama.py says which), else transformers;
+- quantize: on CPU the model's measured `cpu_quantize`; on GPU none (bf16 weights; the int4
+  kernels here are CPU ones);
+- compile: on GPU always (CUDA graphs: a pass is launch-bound without them); on CPU the
+  model's measured `cpu_compile` (compiling costs a minute or more once, then is cached);
+- threads: the model's measured `cpu_threads` (0 leaves torch's default).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sdsat_lsp.config import QuantizationName, Settings, StrategyName
+from sdsat_lsp.engine.forward.llama import UnsupportedModel, check_supported
+from sdsat_lsp.engine.forward.passes import ForwardPasses, TransformersPasses
+from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
+from sdsat_lsp.model import LoadedModel
+
+log = logging.getLogger(__name__)
+
+TREE_MARGIN = 64  # cache rows beyond prompt + new tokens: the widest pass's scratch rows
+
+
+@dataclass(frozen=True)
+class ForwardChoice:
+    path: str  # static | transformers
+    options: StaticOptions | None
+    threads: int
+    reason: str
+
+
+def pass_rows(strategy: StrategyName, k: int) -> tuple[int, ...]:
+    """The row counts of a strategy's decode passes (sat_tree.py for the tree's)."""
+    if strategy == "ar":
+        return (1,)
+    if strategy == "sdsat-tree":
+        return (1 + k, (1 + k) * (1 + k))
+    return (1, 1 + k)  # sdsat: step 1 and verify; lookup: verify, or ar without drafts
+
+
+def choose_forward(
+    loaded: LoadedModel, settings: Settings, strategies: Sequence[tuple[StrategyName, int]]
+) -> ForwardChoice:
+    spec, device = loaded.spec, loaded.device
+    on_gpu = device.type == "cuda"
+    reasons = []
+    threads = settings.threads or (0 if on_gpu else spec.cpu_threads)
+    if threads:
+        reasons.append(f"{threads} threads" + ("" if settings.threads else " (measured)"))
+    if settings.forward_path == "transformers":
+        return ForwardChoice("transformers", None, threads, "transformers: set in settings")
+    try:
+        check_supported(loaded.model.config)
+    except UnsupportedModel as error:
+        if settings.forward_path == "static":
+            log.warning("%s; using transformers' forward", error)
+        return ForwardChoice("transformers", None, threads, f"transformers: {error}")
+    quantize: QuantizationName
+    if settings.quantize != "auto":
+        quantize = settings.quantize
+        if on_gpu and quantize != "none":
+            log.warning("quantize=%s is CPU-only here; GPU weights stay %s", quantize, loaded.dtype)
+            quantize = "none"
+    else:
+        quantize = "none" if on_gpu else spec.cpu_quantize
+    if quantize != "none":
+        reasons.append(
+            f"{quantize} weights" + ("" if settings.quantize != "auto" else " (measured)")
+        )
+    if settings.compile != "auto":
+        compile_ = settings.compile == "on"
+    else:
+        compile_ = on_gpu or spec.cpu_compile
+        if compile_:
+            reasons.append("compiled (" + ("GPU" if on_gpu else "measured") + ")")
+    rows = sorted({r for strategy, k in strategies for r in pass_rows(strategy, k)})
+    options = StaticOptions(
+        quantize=quantize,
+        compile=compile_,
+        cuda_graphs=on_gpu and compile_,
+        capacity=settings.context_tokens + settings.max_new_tokens + TREE_MARGIN,
+        row_shapes=tuple(rows),
+    )
+    return ForwardChoice("static", options, threads, "static: " + (", ".join(reasons) or "fp"))
+
+
+def build_passes(
+    loaded: LoadedModel, choice: ForwardChoice, progress: Callable[[str], None] | None = None
+) -> ForwardPasses:
+    if choice.threads and loaded.device.type == "cpu":
+        torch.set_num_threads(choice.threads)
+    if choice.options is None:
+        return TransformersPasses(loaded.model, loaded.device)
+    passes = StaticPasses(loaded.model, loaded.device, loaded.dtype, choice.options)
+    if choice.options.compile:
+        passes.warm_up(progress)
+    return passes

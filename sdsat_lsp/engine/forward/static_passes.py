@@ -1,0 +1,233 @@
+"""The fast path: fixed pass shapes over a preallocated cache, compiled or graph-captured once.
+
+Each strategy's passes have a few row counts (ar 1; sdsat and lookup 1 + k; the tree
+1 + k + (k+1)·k; prefill a fixed chunk). A pass with fewer tokens is padded up to the next
+shape: padding rows come after the real ones, no real row attends them, and the cache length
+ignores them, so they change nothing. Every shape is one straight-line graph (llama.py), so
+- on CPU inductor compiles it once per shape (with low-bit weights where measured faster);
+- on CUDA each shape is also captured as a CUDA graph: a pass is one launch, not hundreds.
+Shapes are warmed up at load (`warm_up`, with progress), never on a request's path, and
+inductor's on-disk cache (under the user cache) makes a restart skip the compiler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
+from sdsat_lsp.engine.forward.quantize import Quantization
+from sdsat_lsp.engine.kv_cache import StaticKVCache
+from sdsat_lsp.engine.sat_tree import SatTree
+
+log = logging.getLogger(__name__)
+
+EAGER_PREFILL_CHUNK = 512
+CAPACITY_STEP = 256  # cache capacity is a multiple of this (a growth recompiles every shape)
+
+
+@dataclass(frozen=True)
+class StaticOptions:
+    quantize: Quantization = "none"
+    compile: bool = False
+    cuda_graphs: bool = False
+    capacity: int = 2048  # cache rows: prompt budget + new tokens + one tree pass
+    prefill_chunk: int = 64
+    row_shapes: tuple[int, ...] = (1,)  # decode pass row counts (the strategy's)
+
+
+def activation_dtype(model_dtype: torch.dtype, device: torch.device, quantize: str) -> torch.dtype:
+    """Low-bit CPU kernels take bf16 activations; otherwise the model's dtype."""
+    if quantize != "none" and device.type == "cpu":
+        return torch.bfloat16
+    return model_dtype
+
+
+def inductor_cache_dir() -> str:
+    from sdsat_lsp.model.paths import cache_dir
+
+    return str(cache_dir() / "inductor")
+
+
+class StaticPasses:
+    def __init__(
+        self, model: Any, device: torch.device, model_dtype: torch.dtype, options: StaticOptions
+    ) -> None:
+        self.device = device
+        self.options = options
+        # Uncompiled passes need no fixed shapes: prefill in long chunks, pad nothing.
+        fixed = options.compile or options.cuda_graphs
+        self.prefill_chunk = options.prefill_chunk if fixed else EAGER_PREFILL_CHUNK
+        self.dtype = activation_dtype(model_dtype, device, options.quantize)
+        self.weights = LlamaWeights.from_model(model, dtype=self.dtype, quantize=options.quantize)
+        w = self.weights
+        layers = len(w.layers)
+        capacity = round_up(options.capacity, CAPACITY_STEP)
+        self.cache = StaticKVCache(layers, w.kv_heads, w.head_dim, capacity, self.dtype, device)
+        self.row_shapes = sorted(set(options.row_shapes))  # decode passes; prefill has its own
+        self._decode = self._make_pass(with_logits=True)
+        self._fill = self._make_pass(with_logits=False)
+        self._graphs: dict[tuple[int, bool], CapturedPass] = {}
+        parts = [f"static cache {capacity}", str(self.dtype).removeprefix("torch.")]
+        if options.quantize != "none":
+            parts.append(f"{options.quantize} weights, int8 head")
+        if options.compile:
+            parts.append("compiled")
+        if options.cuda_graphs:
+            parts.append("CUDA graphs")
+        self.description = ", ".join(parts)
+
+    def _make_pass(self, with_logits: bool) -> Callable[..., Any]:
+        weights = self.weights
+
+        def one_pass(
+            keys: list[torch.Tensor],
+            values: list[torch.Tensor],
+            input_ids: torch.Tensor,
+            positions: torch.Tensor,
+            slots: torch.Tensor,
+            mask: torch.Tensor,
+        ) -> torch.Tensor | None:
+            return llama_pass(
+                weights, keys, values, input_ids, positions, slots, mask, with_logits, fused
+            )
+
+        fused = not self.options.compile
+        if not self.options.compile:
+            return one_pass
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_dir())
+        import torch._dynamo
+
+        # one graph per (shape, cache tensors); a cache growth adds a set
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        mode = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
+        return torch.compile(one_pass, mode=mode, fullgraph=True, dynamic=False)
+
+    # --- the ForwardPasses verbs --------------------------------------------------------------
+
+    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+        predictions = self._pass(token_ids, tree, with_logits=True)
+        assert predictions is not None
+        return predictions[len(token_ids) - keep : len(token_ids)]
+
+    def fill(self, token_ids: Sequence[int]) -> None:
+        self._pass(token_ids, None, with_logits=False)
+
+    def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
+        """Run every pass shape once on an empty cache so compilation happens now."""
+        shapes = [(rows, True) for rows in self.row_shapes] + [(self.prefill_chunk, False)]
+        for index, (rows, with_logits) in enumerate(shapes, 1):
+            if progress:
+                kind = "prefill" if not with_logits else "decode"
+                progress(f"preparing {kind} pass of {rows} tokens ({index}/{len(shapes)})")
+            self._pass([0] * rows, None, with_logits=with_logits)
+            self.cache.reset()
+
+    # --- one pass -----------------------------------------------------------------------------
+
+    def _pass(
+        self, token_ids: Sequence[int], tree: SatTree | None, with_logits: bool
+    ) -> list[int] | None:
+        count = len(token_ids)
+        fixed = self.options.compile or self.options.cuda_graphs
+        rows = count
+        if fixed:  # compiled shapes: pad up to one
+            rows = self._rows_for(count) if with_logits else self.prefill_chunk
+        past = len(self.cache)
+        if past + rows > self.cache.capacity:
+            self._grow(past + rows)
+        span = self.cache.capacity if fixed else past + rows
+        ids = [*token_ids, *[0] * (rows - count)]
+        offsets = list(tree.offsets) if tree is not None else list(range(count))
+        offsets += range(count, rows)  # padding: anywhere, nothing reads it
+        mask = torch.zeros(rows, span, dtype=torch.bool)
+        mask[:, :past] = True
+        local = torch.ones(rows, rows, dtype=torch.bool).tril()
+        if tree is not None:
+            local[:count, :count] = tree.local_mask
+        mask[:, past : past + rows] = local
+        host = (
+            torch.tensor(ids, dtype=torch.long),
+            torch.tensor([past + o for o in offsets], dtype=torch.long),
+            torch.arange(past, past + rows, dtype=torch.long),
+            mask,
+        )
+        inputs = tuple(t.to(self.device, non_blocking=True) for t in host)
+        with torch.inference_mode():
+            if self.options.cuda_graphs:
+                out = self._captured(rows, with_logits)(*inputs)
+            else:
+                fn = self._decode if with_logits else self._fill
+                out = fn(self.cache.keys, self.cache.values, *inputs)
+        self.cache.extended_by(token_ids)
+        return None if out is None else out[:count].tolist()
+
+    def _rows_for(self, count: int) -> int:
+        for rows in self.row_shapes:
+            if rows >= count:
+                return rows
+        log.warning("a pass of %d tokens has no prepared shape: compiling one now", count)
+        self.row_shapes = sorted({*self.row_shapes, count})
+        return count
+
+    def _grow(self, needed: int) -> None:
+        capacity = round_up(needed + needed // 2, CAPACITY_STEP)
+        log.warning(
+            "KV cache full (%d rows): growing to %d; passes recompile once",
+            self.cache.capacity,
+            capacity,
+        )
+        self.cache = self.cache.grown_to(capacity)
+        self._graphs.clear()
+
+    def _captured(self, rows: int, with_logits: bool) -> CapturedPass:
+        key = (rows, with_logits)
+        if key not in self._graphs:
+            fn = self._decode if with_logits else self._fill
+            self._graphs[key] = CapturedPass(fn, self.cache, rows, self.device)
+        return self._graphs[key]
+
+
+class CapturedPass:
+    """One pass shape as a CUDA graph: inputs are copied into static buffers, then one replay."""
+
+    def __init__(
+        self, fn: Callable[..., Any], cache: StaticKVCache, rows: int, device: torch.device
+    ) -> None:
+        # Warm-up and capture write the last `rows` cache rows, free unless the cache is full,
+        # and each row attends only itself there, so what they write stays finite.
+        capacity = cache.capacity
+        self.ids = torch.zeros(rows, dtype=torch.long, device=device)
+        self.positions = torch.zeros(rows, dtype=torch.long, device=device)
+        self.slots = torch.arange(capacity - rows, capacity, dtype=torch.long, device=device)
+        self.mask = torch.zeros(rows, capacity, dtype=torch.bool, device=device)
+        self.mask[torch.arange(rows), self.slots] = True
+        args = (cache.keys, cache.values, self.ids, self.positions, self.slots, self.mask)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm-up outside the graph (allocations, autotune)
+            for _ in range(2):
+                fn(*args)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = fn(*args)
+
+    def __call__(
+        self, ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor | None:
+        self.ids.copy_(ids)
+        self.positions.copy_(positions)
+        self.slots.copy_(slots)
+        self.mask.copy_(mask)
+        self.graph.replay()
+        return self.out
+
+
+def round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
