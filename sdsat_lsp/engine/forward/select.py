@@ -80,7 +80,8 @@ def choose_forward(
         compile_ = on_gpu or spec.cpu_compile
         if compile_:
             reasons.append("compiled (" + ("GPU" if on_gpu else "measured") + ")")
-    rows = sorted({r for strategy, k in strategies for r in pass_rows(strategy, k)})
+    # 1 always: `ar` is lookup's fallback and any call may ask for it (engine.generate)
+    rows = sorted({1} | {r for strategy, k in strategies for r in pass_rows(strategy, k)})
     options = StaticOptions(
         quantize=quantize,
         compile=compile_,
