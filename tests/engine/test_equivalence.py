@@ -292,9 +292,12 @@ def test_special_tokens_end_a_completion_and_never_reach_the_text(tiny_engine: E
 
 
 @pytest.mark.slow
-def test_compiled_int4_strategies_equal_their_own_ar(tiny_loaded: LoadedModel) -> None:
+def test_compiled_int4_strategies_equal_their_own_ar(
+    tiny_loaded: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The compiled static path (inductor, int4 weights; tens of seconds a pass shape) keeps
     the contract: every strategy equals this configuration's own `ar`, token for token."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # not the user's cache
     k = 1
     options = StaticOptions(
         quantize="int4", compile=True, capacity=256, prefill_chunk=16, row_shapes=(1, 1 + k)

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from sdsat_lsp.engine.forward.quantize import Quantization, QuantizedLinear, quantize_linear
+from sdsat_lsp.model.sat_adapter import LLAMA_PROJECTIONS, attached_adapter
 
-PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ATTENTION_PROJECTIONS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj"})
 
 
 class UnsupportedModel(ValueError):
@@ -82,8 +83,6 @@ class LlamaWeights:
         """Read a transformers Llama's weights; `quantize` the decoder layers' projections and
         `quantize_head` (default: int8 when quantizing) the output layer. Float weights are
         shared with `model`, not copied, when no conversion is needed."""
-        from sdsat_lsp.model.sat_adapter import attached_adapter
-
         config = model.config
         check_supported(config)
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // (
@@ -97,14 +96,10 @@ class LlamaWeights:
         for index, layer in enumerate(model.model.layers):
             linears: dict[str, QuantizedLinear] = {}
             lora: dict[str, LoraPair] = {}
-            for name in PROJECTIONS:
-                parent = (
-                    layer.self_attn
-                    if name.endswith(("q_proj", "k_proj", "v_proj", "o_proj"))
-                    else layer.mlp
-                )
-                linears[name] = quantize_linear(getattr(parent, name).weight, quantize, dtype)
-                section = "self_attn" if parent is layer.self_attn else "mlp"
+            for name in LLAMA_PROJECTIONS:
+                section = "self_attn" if name in ATTENTION_PROJECTIONS else "mlp"
+                weight = getattr(getattr(layer, section), name).weight
+                linears[name] = quantize_linear(weight, quantize, dtype)
                 pair: Any = lora_modules.get(f"model/layers/{index}/{section}/{name}")
                 if pair is not None:
                     lora[name] = LoraPair(

@@ -55,6 +55,8 @@ def choose_forward(
     if threads:
         reasons.append(f"{threads} threads" + ("" if settings.threads else " (measured)"))
     if settings.forward_path == "transformers":
+        if settings.quantize not in ("auto", "none") or settings.compile == "on":
+            log.warning("quantize and compile apply to the static path only: ignored")
         return ForwardChoice("transformers", None, threads, "transformers: set in settings")
     try:
         check_supported(loaded.model.config)
@@ -80,6 +82,8 @@ def choose_forward(
         compile_ = on_gpu or spec.cpu_compile
         if compile_:
             reasons.append("compiled (" + ("GPU" if on_gpu else "measured") + ")")
+    if quantize != "none" and not compile_:
+        log.warning("%s weights without compile=on run slower than float (eager kernels)", quantize)
     # 1 always: `ar` is lookup's fallback and any call may ask for it (engine.generate)
     rows = sorted({1} | {r for strategy, k in strategies for r in pass_rows(strategy, k)})
     options = StaticOptions(

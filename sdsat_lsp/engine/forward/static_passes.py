@@ -61,8 +61,8 @@ class StaticPasses:
         self.device = device
         self.options = options
         # Uncompiled passes need no fixed shapes: prefill in long chunks, pad nothing.
-        fixed = options.compile or options.cuda_graphs
-        self.prefill_chunk = options.prefill_chunk if fixed else EAGER_PREFILL_CHUNK
+        self.fixed_shapes = options.compile or options.cuda_graphs
+        self.prefill_chunk = options.prefill_chunk if self.fixed_shapes else EAGER_PREFILL_CHUNK
         self.dtype = activation_dtype(model_dtype, device, options.quantize)
         self.weights = LlamaWeights.from_model(model, dtype=self.dtype, quantize=options.quantize)
         w = self.weights
@@ -84,6 +84,7 @@ class StaticPasses:
 
     def _make_pass(self, with_logits: bool) -> Callable[..., Any]:
         weights = self.weights
+        fused = not self.options.compile  # eager: SDPA and data-dependent skips (llama_pass)
 
         def one_pass(
             keys: list[torch.Tensor],
@@ -97,7 +98,6 @@ class StaticPasses:
                 weights, keys, values, input_ids, positions, slots, mask, with_logits, fused
             )
 
-        fused = not self.options.compile
         if not self.options.compile:
             return one_pass
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_dir())
@@ -134,7 +134,7 @@ class StaticPasses:
         self, token_ids: Sequence[int], tree: SatTree | None, with_logits: bool
     ) -> list[int] | None:
         count = len(token_ids)
-        fixed = self.options.compile or self.options.cuda_graphs
+        fixed = self.fixed_shapes
         rows = count
         if fixed:  # compiled shapes: pad up to one
             rows = self._rows_for(count) if with_logits else self.prefill_chunk
