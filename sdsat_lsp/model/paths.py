@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 # The metadata file of an SDSAT artifact directory (`sdsat-lsp train` output).
@@ -23,8 +24,12 @@ def models_cache_dir() -> Path:
 
 
 def registry_dir() -> Path:
-    """`$SDSAT_LSP_MODELS`, else the `models/` folder of this checkout."""
+    """`$SDSAT_LSP_MODELS`, else the registry installed with the package, else the `models/`
+    folder of this checkout (an editable install, where the build's mapping does not apply)."""
     explicit = os.environ.get("SDSAT_LSP_MODELS")
     if explicit:
         return Path(explicit).expanduser()
+    installed = resources.files("sdsat_lsp") / "_models"  # the wheel maps models/ here
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed
     return Path(__file__).resolve().parents[2] / "models"
