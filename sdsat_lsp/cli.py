@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "complete": ("complete", "stream a completion at FILE:LINE:COLUMN"),
     "fetch-model": ("fetch_model", "fetch the embedded default model (once, offline after)"),
     "models": ("models", "list the model registry"),
+    "doctor": ("doctor", "check the installation: Python, torch, GPU, models, grammars, cache"),
     "prompt": ("prompt", "show the prompt pieces and shape at a position"),
     "serve": ("serve", "run the language server (stdio or --tcp)"),
     "demo": ("demo", "replay typing against the real server; print ghost text"),

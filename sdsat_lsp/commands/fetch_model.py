@@ -8,7 +8,7 @@ from pathlib import Path
 from sdsat_lsp.commands.errors import CommandError
 from sdsat_lsp.config import DEFAULT_MODEL
 from sdsat_lsp.model.fetch import FetchError, convert_gguf, fetch
-from sdsat_lsp.model.registry import find_spec
+from sdsat_lsp.model.registry import RegistryError, find_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = find_spec(args.name)
+    try:
+        spec = find_spec(args.name)
+    except RegistryError as error:
+        raise CommandError(str(error)) from error
     if spec is None:
         raise CommandError(f"unknown model {args.name!r} (see `sdsat-lsp models`)")
     try:

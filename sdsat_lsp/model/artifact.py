@@ -28,10 +28,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from sdsat_lsp.model.paths import ARTIFACT_FILE
+from sdsat_lsp.model.paths import ADAPTER_FILE, ARTIFACT_FILE
 from sdsat_lsp.model.sat_adapter import SatAdapter, attach_sat_adapter, attached_adapter
 
-ADAPTER_FILE = "sat_adapter.safetensors"
 FORMAT = "sdsat-artifact"
 FORMAT_VERSION = 1
 MODES = ("full", "sat-adapter", "sat-embedding")

@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from sdsat_lsp.model.integrity import model_damage, repair_command
 from sdsat_lsp.model.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ def fetch(spec: ModelSpec, *, force: bool = False) -> Path:
             f"{spec.cache_path()} (see README, GPU set-up), or pass --model DIR"
         )
     if is_fetched(spec) and not force:
+        damage = model_damage(spec.cache_path())
+        if damage is not None:  # replacing files is for --force: nothing goes unasked
+            raise FetchError(damage.describe(repair_command(damage, spec)))
         log.info("%s is already in %s", spec.name, spec.cache_path())
         return spec.cache_path()
     with tempfile.TemporaryDirectory(prefix="sdsat-fetch-") as tmp:

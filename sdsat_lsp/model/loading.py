@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdsat_lsp.model.integrity import artifact_damage, model_damage, repair_command
 from sdsat_lsp.model.paths import ARTIFACT_FILE
 from sdsat_lsp.model.registry import (
     LOCAL_SPEC_FILE,
@@ -76,7 +77,10 @@ def choose_device(requested: str, dtype_requested: str) -> tuple[Any, Any, str]:
 
 def resolve_reference(reference: str) -> tuple[Path, ModelSpec | None]:
     """Map a model reference to a local directory and, where known, its registry spec."""
-    spec = find_spec(reference)
+    try:
+        spec = find_spec(reference)
+    except RegistryError as error:
+        raise ModelLoadError(str(error)) from error
     if spec is not None:
         path = spec.cache_path()
         if not path.exists():
@@ -230,6 +234,9 @@ def load_model(
         ]
         refused = f" (found {', '.join(pickles)}: pickled weights are refused)" if pickles else ""
         raise ModelLoadError(f"no safetensors weights in {base_path}{refused}")
+    damage = model_damage(base_path)
+    if damage is not None:
+        raise ModelLoadError(damage.describe(repair_command(damage, registry_spec)))
     torch_device, torch_dtype, reason = choose_device(device, dtype)
     model: Any
     try:
@@ -254,6 +261,9 @@ def load_model(
 
         source = path if artifact.is_file() else adapter
         assert source is not None
+        damage = artifact_damage(source)
+        if damage is not None:
+            raise ModelLoadError(damage.describe(repair_command(damage, spec)))
         try:
             model = apply_artifact(model, source)
             applied = read_artifact_spec(source, spec)

@@ -9,13 +9,14 @@ keys; unknown directories get a spec derived from their tokenizer plus CLI overr
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sdsat_lsp.config import QuantizationName, StrategyName
-from sdsat_lsp.model.paths import models_cache_dir, registry_dir
+from sdsat_lsp.model.paths import models_cache_dir, registry_dir, registry_restore_command
 
 FimTemplate = Literal["none", "psm", "spm"]
 Source = Literal["hf-dir", "pypi-gguf", "local"]
@@ -23,7 +24,13 @@ LOCAL_SPEC_FILE = "sdsat-model.toml"
 
 
 class RegistryError(ValueError):
-    """A registry file is malformed; the message names the file and the key."""
+    """A registry file is malformed; the message names the file and the key, and `repair` (when
+    known) the command that restores the file."""
+
+    def __init__(self, problem: str, repair: str = "") -> None:
+        super().__init__(f"{problem}; fix it or restore it: `{repair}`" if repair else problem)
+        self.problem = problem
+        self.repair = repair
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,12 @@ _FIELDS = {f.name: f for f in dataclasses.fields(ModelSpec)}
 def spec_from_mapping(data: dict[str, Any], origin: str) -> ModelSpec:
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise RegistryError(f"{origin}: unknown keys {', '.join(unknown)}")
+        guesses = [difflib.get_close_matches(key, _FIELDS, n=1) for key in unknown]
+        hints = [
+            f"{key} (did you mean {guess[0]}?)" if guess else key
+            for key, guess in zip(unknown, guesses, strict=True)
+        ]
+        raise RegistryError(f"{origin}: unknown keys {', '.join(hints)}")
     if "name" not in data:
         raise RegistryError(f"{origin}: missing 'name'")
     values = dict(data)
@@ -106,10 +118,15 @@ def read_spec_file(path: Path) -> ModelSpec:
 
 
 def load_registry(directory: Path | None = None) -> dict[str, ModelSpec]:
+    """Every spec of the registry; one broken file fails the whole registry, with a message
+    that names the file and how to restore it (a silently missing model would be worse)."""
     directory = directory or registry_dir()
     specs: dict[str, ModelSpec] = {}
     for path in sorted(directory.glob("*.toml")):
-        spec = read_spec_file(path)
+        try:
+            spec = read_spec_file(path)
+        except RegistryError as error:
+            raise RegistryError(error.problem, registry_restore_command(path)) from error
         specs[spec.name] = spec
     return specs
 
