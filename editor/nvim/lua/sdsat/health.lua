@@ -1,5 +1,6 @@
--- :checkhealth sdsat: Neovim version, configuration, server command and interpreter, and (when
--- the server runs) its model, device and strategy from the sdsat/status request.
+-- :checkhealth sdsat: Neovim version, configuration, server command and interpreter, (when the
+-- server runs) its model, device and strategy from the sdsat/status request, and the report of
+-- `sdsat-lsp doctor` for the plugin's settings.
 
 local M = {}
 
@@ -152,6 +153,53 @@ local function check_server(config)
   end
 end
 
+--- The server command with `serve` (and its flags) replaced by `doctor --json`, given the
+--- plugin's server settings: doctor checks what this server would run.
+function M.doctor_command(cmd, settings)
+  local command = {}
+  for _, word in ipairs(cmd) do
+    if word == "serve" then
+      break
+    end
+    table.insert(command, word)
+  end
+  local options = next(settings or {}) and vim.json.encode(settings) or "{}"
+  vim.list_extend(command, { "doctor", "--json", "--options", options })
+  return command
+end
+
+--- `sdsat-lsp doctor`: Python, torch, GPU, models, grammars, cache and a test completion.
+local function check_doctor(config)
+  health.start("sdsat: doctor")
+  if not require("sdsat.server").executable(config.cmd) then
+    health.warn("skipped: the server command is not found (see above)")
+    return
+  end
+  local command = M.doctor_command(config.cmd, config.settings)
+  health.info("`" .. table.concat(command, " ", 1, #command - 2) .. "` (loads the model once)")
+  local ok, result = pcall(function()
+    return vim.system(command, { text = true }):wait(300000)
+  end)
+  local decoded_ok, report = pcall(vim.json.decode, ok and result.stdout or "")
+  if not decoded_ok or type(report) ~= "table" or type(report.checks) ~= "table" then
+    local reason = ok and vim.trim(result.stderr or ""):match("[^\n]*$") or tostring(result)
+    health.error("`sdsat-lsp doctor` gave no report: " .. reason, {
+      "Update sdsat-lsp (doctor is new in 0.1), or run `sdsat-lsp doctor` in a terminal",
+    })
+    return
+  end
+  for _, check in ipairs(report.checks) do
+    local line = check.name .. ": " .. check.summary
+    if check.status == "ok" then
+      health.ok(line)
+    elseif check.status == "fail" then
+      health.error(line, check.fix ~= "" and { check.fix } or nil)
+    else
+      health.info(check.fix ~= "" and (line .. " (" .. check.fix .. ")") or line)
+    end
+  end
+end
+
 function M.check()
   check_neovim()
   local ok, sdsat = pcall(require, "sdsat")
@@ -163,6 +211,7 @@ function M.check()
   local config = diagnostics.config or require("sdsat.config").defaults
   check_config(diagnostics)
   check_server(config)
+  check_doctor(config)
 end
 
 return M
