@@ -1,6 +1,8 @@
 # VS Code extension targets, included from the top Makefile (paths relative to the repository root;
 # uses its `setup` target and $(PY) / $(SDSAT)).
-#   make vscode-build   npm ci, compile, lint, unit tests (node:test), package out/sdsat-lsp.vsix
+#   make vscode-build   npm ci, compile (type-check), lint, unit tests (node:test), then package
+#                       out/sdsat-lsp.vsix: the esbuild bundle dist/extension.js, manifest,
+#                       README, LICENSE and icon (tests/vscode/test_vsix.py checks it)
 #   make vscode-e2e     the real-editor run: code-server 4.100.3 + Chromium + the real server
 VSCODE_DIR := editor/vscode
 VSCODE_VSIX := $(VSCODE_DIR)/out/sdsat-lsp.vsix

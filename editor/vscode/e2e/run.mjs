@@ -128,6 +128,14 @@ log(`installing ${options.vsix}`);
 execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensionsDir, '--install-extension', path.resolve(options.vsix)], {
   stdio: 'inherit',
 });
+// The .vsix is the esbuild bundle (npm run package): one JavaScript file, no node_modules.
+const installed = fs.readdirSync(extensionsDir).find((name) => name.startsWith('sdsat.sdsat-lsp-'));
+check(installed !== undefined, `the extension is installed in ${extensionsDir}`);
+const installedFiles = fs.readdirSync(path.join(extensionsDir, installed), { recursive: true });
+check(
+  installedFiles.includes(path.join('dist', 'extension.js')) && !installedFiles.some((name) => name.startsWith('node_modules')),
+  `the installed extension is the bundle: ${installedFiles.join(', ')}`,
+);
 
 const port = await freePort();
 const serverLog = fs.openSync(path.join(results, 'code-server.log'), 'w');

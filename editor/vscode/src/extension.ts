@@ -23,6 +23,7 @@ import { COMPLETION_DELTA, isCompletionDelta, LATENCY_PREFIX, ServerStatus, STAT
 import { discoverServerCommand, findOnPath, normalizeServerCommand, ServerCommand } from './serverCommand';
 import { RESTART_SETTINGS, SECTION, serverSettingNames, serverSettings } from './settings';
 import { formatStatus } from './status';
+import { doctorText } from './doctor';
 
 /** The languages the server has tree-sitter grammars for. */
 export const LANGUAGES = ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go', 'rust', 'c', 'cpp', 'java'];
@@ -80,6 +81,7 @@ class SdsatExtension implements vscode.Disposable {
   private status: ServerStatus | undefined;
   private readonly output = vscode.window.createOutputChannel('sdsat-lsp', { log: true });
   private readonly latencyOutput = vscode.window.createOutputChannel('sdsat-lsp latency');
+  private readonly statusOutput = vscode.window.createOutputChannel('sdsat-lsp status');
   private readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   private readonly completions: StreamingInlineCompletions;
   private readonly serverNames: string[];
@@ -106,6 +108,7 @@ class SdsatExtension implements vscode.Disposable {
     this.statusItem.dispose();
     this.output.dispose();
     this.latencyOutput.dispose();
+    this.statusOutput.dispose();
   }
 
   private settingsForServer(): Record<string, unknown> {
@@ -268,6 +271,25 @@ class SdsatExtension implements vscode.Disposable {
     }
     this.latencyOutput.show(true);
   }
+
+  /** "sdsat: Show Status": the status bar's details, then `sdsat-lsp doctor` for these settings. */
+  async showStatus(): Promise<void> {
+    const running = this.client?.state === State.Running;
+    const view = formatStatus(this.status, config().get<boolean>('enable', true), running);
+    this.statusOutput.clear();
+    this.statusOutput.show(true);
+    this.statusOutput.appendLine(`${view.text.replace(/^\$\([^)]*\) /, '')}\n${view.tooltip}\n`);
+    if (this.serverCommand === undefined) {
+      this.statusOutput.appendLine('sdsat-lsp not found: set "sdsat.pythonPath" to the Python that has it installed.');
+      return;
+    }
+    const server = this.serverCommand;
+    const title = 'sdsat: running sdsat-lsp doctor (loads the model once)';
+    const lines = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title }, () =>
+      doctorText(server, this.settingsForServer()),
+    );
+    lines.forEach((line) => this.statusOutput.appendLine(line));
+  }
 }
 
 let extension: SdsatExtension | undefined;
@@ -280,6 +302,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('sdsat.restartServer', () => instance.restart()),
     vscode.commands.registerCommand('sdsat.toggleCompletions', () => instance.toggleCompletions()),
     vscode.commands.registerCommand('sdsat.openLatencyLog', () => instance.openLatencyLog()),
+    vscode.commands.registerCommand('sdsat.showStatus', () => instance.showStatus()),
     vscode.workspace.onDidChangeConfiguration((event) => instance.onConfigurationChanged(event)),
   );
   await instance.start();
