@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -45,7 +46,7 @@ def add_setting_flags(
             group.add_argument(flag, dest=dest, metavar="VALUE", help=help_text)
 
 
-def _flags_set(args: argparse.Namespace) -> dict[str, Any]:
+def flags_given(args: argparse.Namespace) -> dict[str, Any]:
     """The settings flags given on the command line, by snake_case setting name."""
     return {
         key[len(FLAG_PREFIX) :]: value
@@ -57,7 +58,7 @@ def _flags_set(args: argparse.Namespace) -> dict[str, Any]:
 def settings_from_args(
     args: argparse.Namespace, defaults: dict[str, Any] | None = None
 ) -> Settings:
-    settings, problems = settings_from_wire((defaults or {}) | _flags_set(args))
+    settings, problems = settings_from_wire((defaults or {}) | flags_given(args))
     if problems:
         raise CommandError("; ".join(problems))
     return settings
@@ -66,7 +67,7 @@ def settings_from_args(
 def initialization_options(args: argparse.Namespace) -> dict[str, Any]:
     """The settings flags given, as camelCase `initializationOptions` for a server we start."""
     settings_from_args(args)  # validates the flags before a server starts
-    return {camel_case(name): value for name, value in _flags_set(args).items()}
+    return {camel_case(name): value for name, value in flags_given(args).items()}
 
 
 def add_position_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,15 +93,20 @@ def csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def positive_ints(text: str) -> tuple[int, ...]:
-    """`2,4,8` → (2, 4, 8); anything else is an argparse error."""
-    try:
-        values = tuple(int(part) for part in csv(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text!r}") from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("k values must be positive integers")
-    return values
+def int_list(minimum: int = 1) -> Callable[[str], tuple[int, ...]]:
+    """A parser of `2,4,8` → (2, 4, 8), each at least `minimum`; else an argparse error."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(part) for part in csv(text))
+        except ValueError as error:
+            message = f"expected comma-separated integers: {text!r}"
+            raise argparse.ArgumentTypeError(message) from error
+        if not values or min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"values must be integers of at least {minimum}")
+        return values
+
+    return parse
 
 
 def add_config_flags(
@@ -110,7 +116,8 @@ def add_config_flags(
     documented by the field.
 
     The help text is the field's `metadata["help"]`; `metadata["nargs"]` makes a tuple a
-    space-separated list, otherwise a tuple of strings (or of positive ints) is comma-separated.
+    space-separated list, otherwise a tuple of strings (or of ints, at least
+    `metadata["min"]`, default 1) is comma-separated.
     Every flag defaults to None: `config_values` leaves unset fields to the dataclass default.
     """
     hints = typing.get_type_hints(config)
@@ -122,7 +129,8 @@ def add_config_flags(
         if "nargs" in item.metadata:
             options["nargs"] = item.metadata["nargs"]
         elif get_origin(kind) is tuple:
-            options["type"] = positive_ints if get_args(kind)[0] is int else csv
+            minimum = item.metadata.get("min", 1)
+            options["type"] = int_list(minimum) if get_args(kind)[0] is int else csv
         elif get_origin(kind) is typing.Literal:
             options["choices"] = list(get_args(kind))
         elif kind in (int, float, str, Path):

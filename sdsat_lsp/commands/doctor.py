@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from sdsat_lsp.commands.arguments import FLAG_PREFIX, add_setting_flags
+from sdsat_lsp.commands.arguments import add_setting_flags, flags_given
 from sdsat_lsp.commands.errors import CommandError
 
 MARKS = {"ok": "✔", "fail": "✘", "info": "–"}
@@ -42,12 +42,7 @@ def requested_settings(args: argparse.Namespace) -> tuple[Any, list[str]]:
     if not isinstance(options, dict):
         raise CommandError("--options must be a JSON object")
     settings, problems = settings_from_wire(options)
-    flags = {
-        key[len(FLAG_PREFIX) :]: value
-        for key, value in vars(args).items()
-        if key.startswith(FLAG_PREFIX) and value is not None
-    }
-    settings, flag_problems = settings_from_wire(flags, settings)
+    settings, flag_problems = settings_from_wire(flags_given(args), settings)
     return settings, problems + flag_problems
 
 

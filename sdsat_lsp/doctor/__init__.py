@@ -58,7 +58,8 @@ def run_checks(
     if not completion:
         return checks
     failed = {check.name for check in checks if check.status == "fail"}
-    blockers = failed & {"torch", "device", "registry", models.model_check_name(settings.model)}
+    model = models.model_check_name(settings.model)
+    blockers = failed & {"torch", "device", "registry", "adapter", model}
     for check in models.completion_checks(settings, sorted(blockers) if torch_ok else ["torch"]):
         add(check)
     return checks
