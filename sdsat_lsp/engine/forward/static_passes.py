@@ -1,11 +1,18 @@
-"""The fast path: fixed pass shapes over a preallocated cache, compiled or graph-captured once.
+"""The fast path: fixed decode pass shapes over a preallocated cache, compiled or captured once.
 
-Each strategy's passes have a few row counts (ar 1; sdsat and lookup 1 + k; the tree
-1 + k + (k+1)·k; prefill a fixed chunk). A pass with fewer tokens is padded up to the next
-shape: padding rows come after the real ones, no real row attends them, and the cache length
-ignores them, so they change nothing. Every shape is one straight-line graph (llama.py), so
+Each strategy's decode passes have a few row counts (ar 1; sdsat and lookup 1 + k; the tree
+1 + k + (k+1)·k). A pass with fewer tokens is padded up to the next shape: padding rows come
+after the real ones, no real row attends them, and the cache length ignores them, so they
+change nothing. Every shape is one straight-line graph (llama.py), so
 - on CPU inductor compiles it once per shape (with low-bit weights where measured faster);
-- on CUDA each shape is also captured as a CUDA graph: a pass is one launch, not hundreds.
+  the attended span of the cache stays a dynamic size (rounded up to SPAN_STEP), so a pass
+  reads only the rows in use, not the whole capacity;
+- on CUDA each shape is also captured as a CUDA graph over the whole capacity: a pass is one
+  launch, not hundreds.
+Prefill is never compiled: it runs eager in long chunks with float weights (a compiled chunk
+pads, and low-bit kernels lose to float GEMMs at hundreds of rows: measured 1.4 s against
+0.37 s for a 300-token prompt). It writes the same cache the decode passes read; every
+strategy shares it, so each still equals its configuration's own `ar`.
 Shapes are warmed up at load (`warm_up`, with progress), never on a request's path, and
 inductor's on-disk cache (under the user cache) makes a restart skip the compiler.
 """
@@ -20,6 +27,7 @@ from typing import Any
 
 import torch
 
+from sdsat_lsp.engine.cpu_load import ThreadPolicy
 from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
 from sdsat_lsp.engine.forward.quantize import Quantization
 from sdsat_lsp.engine.kv_cache import StaticKVCache
@@ -27,8 +35,9 @@ from sdsat_lsp.engine.sat_tree import SatTree
 
 log = logging.getLogger(__name__)
 
-EAGER_PREFILL_CHUNK = 512
+PREFILL_CHUNK = 512
 CAPACITY_STEP = 256  # cache capacity is a multiple of this (a growth recompiles every shape)
+SPAN_STEP = 64  # compiled CPU passes attend the used cache rows rounded up to this
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,6 @@ class StaticOptions:
     compile: bool = False
     cuda_graphs: bool = False
     capacity: int = 2048  # cache rows: prompt budget + new tokens + one tree pass
-    prefill_chunk: int = 64
     row_shapes: tuple[int, ...] = (1,)  # decode pass row counts (the strategy's)
 
 
@@ -56,23 +64,33 @@ def inductor_cache_dir() -> str:
 
 class StaticPasses:
     def __init__(
-        self, model: Any, device: torch.device, model_dtype: torch.dtype, options: StaticOptions
+        self,
+        model: Any,
+        device: torch.device,
+        model_dtype: torch.dtype,
+        options: StaticOptions,
+        threads: ThreadPolicy | None = None,
     ) -> None:
         self.device = device
         self.options = options
-        # Uncompiled passes need no fixed shapes: prefill in long chunks, pad nothing.
-        self.fixed_shapes = options.compile or options.cuda_graphs
-        self.prefill_chunk = options.prefill_chunk if self.fixed_shapes else EAGER_PREFILL_CHUNK
+        self.threads = threads
+        self.fixed_shapes = options.compile or options.cuda_graphs  # decode passes padded
+        self.prefill_chunk = PREFILL_CHUNK
         self.dtype = activation_dtype(model_dtype, device, options.quantize)
         self.weights = LlamaWeights.from_model(model, dtype=self.dtype, quantize=options.quantize)
+        # Prefill computes with the model's float weights (shared with it, not copied).
+        self.prefill_weights = (
+            self.weights
+            if options.quantize == "none" and self.dtype == model_dtype
+            else LlamaWeights.from_model(model, dtype=model_dtype)
+        )
         w = self.weights
         layers = len(w.layers)
         capacity = round_up(options.capacity, CAPACITY_STEP)
         self.cache = StaticKVCache(layers, w.kv_heads, w.head_dim, capacity, self.dtype, device)
         self.row_shapes = sorted(set(options.row_shapes))  # decode passes; prefill has its own
-        self._decode = self._make_pass(with_logits=True)
-        self._fill = self._make_pass(with_logits=False)
-        self._graphs: dict[tuple[int, bool], CapturedPass] = {}
+        self._decode = self._make_decode()
+        self._graphs: dict[int, CapturedPass] = {}
         parts = [f"static cache {capacity}", str(self.dtype).removeprefix("torch.")]
         if options.quantize != "none":
             parts.append(f"{options.quantize} weights, int8 head")
@@ -82,11 +100,11 @@ class StaticPasses:
             parts.append("CUDA graphs")
         self.description = ", ".join(parts)
 
-    def _make_pass(self, with_logits: bool) -> Callable[..., Any]:
+    def _make_decode(self) -> Callable[..., Any]:
         weights = self.weights
         fused = not self.options.compile  # eager: SDPA and data-dependent skips (llama_pass)
 
-        def one_pass(
+        def decode_pass(
             keys: list[torch.Tensor],
             values: list[torch.Tensor],
             input_ids: torch.Tensor,
@@ -94,19 +112,22 @@ class StaticPasses:
             slots: torch.Tensor,
             mask: torch.Tensor,
         ) -> torch.Tensor | None:
-            return llama_pass(
-                weights, keys, values, input_ids, positions, slots, mask, with_logits, fused
-            )
+            return llama_pass(weights, keys, values, input_ids, positions, slots, mask, True, fused)
 
         if not self.options.compile:
-            return one_pass
+            return decode_pass
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_dir())
         import torch._dynamo
+        import torch._inductor.config
 
-        # one graph per (shape, cache tensors); a cache growth adds a set
+        # One graph per row shape (and cache tensors: a growth adds a set). Only the span is
+        # dynamic, marked per call: without this, a new row count would make rows dynamic too.
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        torch._dynamo.config.automatic_dynamic_shapes = False
+        if self.threads is not None and self.threads.adaptive:
+            torch._inductor.config.cpp.dynamic_threads = True  # kernels follow set_num_threads
         mode = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
-        return torch.compile(one_pass, mode=mode, fullgraph=True, dynamic=False)
+        return torch.compile(decode_pass, mode=mode, fullgraph=True)
 
     # --- the ForwardPasses verbs --------------------------------------------------------------
 
@@ -119,13 +140,11 @@ class StaticPasses:
         self._pass(token_ids, None, with_logits=False)
 
     def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
-        """Run every pass shape once on an empty cache so compilation happens now."""
-        shapes = [(rows, True) for rows in self.row_shapes] + [(self.prefill_chunk, False)]
-        for index, (rows, with_logits) in enumerate(shapes, 1):
+        """Run every decode pass shape once on an empty cache so compilation happens now."""
+        for index, rows in enumerate(self.row_shapes, 1):
             if progress:
-                kind = "prefill" if not with_logits else "decode"
-                progress(f"preparing {kind} pass of {rows} tokens ({index}/{len(shapes)})")
-            self._pass([0] * rows, None, with_logits=with_logits)
+                progress(f"preparing the pass of {rows} tokens ({index}/{len(self.row_shapes)})")
+            self._pass([0] * rows, None, with_logits=True)
             self.cache.reset()
 
     # --- one pass -----------------------------------------------------------------------------
@@ -133,15 +152,21 @@ class StaticPasses:
     def _pass(
         self, token_ids: Sequence[int], tree: SatTree | None, with_logits: bool
     ) -> list[int] | None:
+        if self.threads is not None:
+            self.threads.apply()
         count = len(token_ids)
-        fixed = self.fixed_shapes
-        rows = count
-        if fixed:  # compiled shapes: pad up to one
-            rows = self._rows_for(count) if with_logits else self.prefill_chunk
+        compiled = self.fixed_shapes and with_logits  # prefill is always eager
+        rows = self._rows_for(count) if compiled else count  # compiled shapes: pad up to one
         past = len(self.cache)
         if past + rows > self.cache.capacity:
             self._grow(past + rows)
-        span = self.cache.capacity if fixed else past + rows
+        capacity = self.cache.capacity
+        if not compiled:
+            span = past + rows
+        elif self.options.cuda_graphs:
+            span = capacity  # one captured graph per row count
+        else:
+            span = min(capacity, round_up(past + rows, SPAN_STEP))
         ids = [*token_ids, *[0] * (rows - count)]
         offsets = list(tree.offsets) if tree is not None else list(range(count))
         offsets += range(count, rows)  # padding: anywhere, nothing reads it
@@ -157,13 +182,21 @@ class StaticPasses:
             torch.arange(past, past + rows, dtype=torch.long),
             mask,
         )
-        inputs = tuple(t.to(self.device, non_blocking=True) for t in host)
+        ids_in, positions, slots, mask_in = (t.to(self.device, non_blocking=True) for t in host)
+        inputs = (ids_in, positions, slots, mask_in)
+        keys, values = self.cache.keys, self.cache.values
         with torch.inference_mode():
-            if self.options.cuda_graphs:
-                out = self._captured(rows, with_logits)(*inputs)
+            if not with_logits:
+                w = self.prefill_weights
+                out = llama_pass(w, keys, values, *inputs, with_logits=False, fused_attention=True)
+            elif self.options.cuda_graphs:
+                out = self._captured(rows)(*inputs)
             else:
-                fn = self._decode if with_logits else self._fill
-                out = fn(self.cache.keys, self.cache.values, *inputs)
+                if compiled:
+                    from torch._dynamo import mark_dynamic
+
+                    mark_dynamic(mask_in, 1)  # the span
+                out = self._decode(keys, values, *inputs)
         self.cache.extended_by(token_ids)
         return None if out is None else out[:count].tolist()
 
@@ -185,12 +218,10 @@ class StaticPasses:
         self.cache = self.cache.grown_to(capacity)
         self._graphs.clear()
 
-    def _captured(self, rows: int, with_logits: bool) -> CapturedPass:
-        key = (rows, with_logits)
-        if key not in self._graphs:
-            fn = self._decode if with_logits else self._fill
-            self._graphs[key] = CapturedPass(fn, self.cache, rows, self.device)
-        return self._graphs[key]
+    def _captured(self, rows: int) -> CapturedPass:
+        if rows not in self._graphs:
+            self._graphs[rows] = CapturedPass(self._decode, self.cache, rows, self.device)
+        return self._graphs[rows]
 
 
 class CapturedPass:
