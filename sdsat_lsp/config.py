@@ -106,7 +106,10 @@ class Settings:
     )
     threads: int = field(
         default=0,
-        metadata=_doc("CPU threads for the model; 0 = the model's measured choice."),
+        metadata=_doc(
+            "CPU threads for the model; 0 = auto: the model's measured count, else as many as "
+            "the cores other processes leave free, re-checked between passes."
+        ),
     )
     log_file: str = field(
         default="", metadata=_doc("Append one JSON latency line per completion here; empty = off.")

@@ -24,7 +24,18 @@ from sdsat_lsp.server.profile import percentile
 
 # The server settings a replay sets, and the default it changes: short completions keep a
 # replay of a whole session within minutes on a CPU.
-SERVER_SETTINGS = ("model", "device", "dtype", "strategy", "k", "max_new_tokens")
+SERVER_SETTINGS = (
+    "model",
+    "device",
+    "dtype",
+    "strategy",
+    "k",
+    "max_new_tokens",
+    "forward_path",
+    "quantize",
+    "compile",
+    "threads",
+)
 DEFAULTS = {"max_new_tokens": 32}
 
 
@@ -113,9 +124,11 @@ async def replay_once(
     options = config.options | {"prefixReuse": prefix_reuse}
     logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     session = Session(options=options)
+    started = time.monotonic()
     await session.start()
     try:
         status = await session.wait_until_loaded()
+        ready_s = time.monotonic() - started  # process start to model ready (passes prepared)
         if status.get("state") != "ready":
             raise RuntimeError(f"the model did not load: {status.get('message')}")
         print(
@@ -128,6 +141,8 @@ async def replay_once(
         await asyncio.sleep(0.2)  # the last latency lines follow the answers
         summary = summarize_replay(requests, session.latency_records, prefix_reuse)
         summary["server"] = {k: status.get(k) for k in ("model", "device", "dtype", "k")}
+        summary["server"]["forward"] = status.get("forward")
+        summary["server_ready_s"] = round(ready_s, 1)
         return summary
     except BaseException:
         if session.stderr_tail:
@@ -158,8 +173,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| session | prefix reuse | requests | cancelled or stale | keystroke → first delta ms "
         "(p50 / p90 / p99) | keystroke → final ms (p50 / p90 / p99) | reused prefix tokens "
-        "(median, share) | prefill ms p50 |",
-        "|---|:---:|---:|---:|---:|---:|---:|---:|",
+        "(median, share) | prefill ms p50 | server ready s |",
+        "|---|:---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         reused = row["reused_prefix_tokens_median"]
@@ -168,6 +183,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {row['cancelled_share']:.1%} | {triple(row['keystroke_to_first_delta_ms'])} "
             f"| {triple(row['keystroke_to_final_ms'])} "
             f"| {'–' if reused is None else f'{reused:.0f}'}, {row['reused_prefix_share']:.0%} "
-            f"| {row['server_prefill_ms']['p50'] or 0:.0f} |"
+            f"| {row['server_prefill_ms']['p50'] or 0:.0f} | {row.get('server_ready_s', '–')} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,8 +1,13 @@
-"""`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE]`: download and convert a model once."""
+"""`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE]`: download and convert a model once,
+then prepare its forward passes with the default settings: where those compile (the registry's
+`cpu_compile`), the compiler runs now, with progress, and its cache makes every later start of
+the server fast (`--no-prepare` skips this)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 from sdsat_lsp.commands.errors import CommandError
@@ -16,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="download and convert again")
     parser.add_argument(
         "--gguf", type=Path, help="convert this local GGUF file instead of downloading"
+    )
+    parser.add_argument(
+        "--no-prepare", action="store_true", help="do not compile the forward passes now"
     )
 
 
@@ -33,5 +41,21 @@ def run(args: argparse.Namespace) -> int:
             path = fetch(spec, force=args.force)
     except FetchError as error:
         raise CommandError(str(error)) from error
+    if not args.no_prepare:
+        prepare_passes(spec.name)
     print(path)
     return 0
+
+
+def prepare_passes(name: str) -> None:
+    """Load the model as the server would by default; compiling passes are compiled now."""
+    from sdsat_lsp.config import Settings
+    from sdsat_lsp.engine import Engine
+
+    def progress(message: str) -> None:
+        print(f"fetch-model: {message}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    engine = Engine.load(Settings(model=name), progress=progress)
+    seconds = time.perf_counter() - started
+    progress(f"forward passes ready in {seconds:.1f} s: {engine.info.forward}")

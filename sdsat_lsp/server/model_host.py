@@ -24,8 +24,20 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Settings whose change needs a new engine; the others apply per request.
-ENGINE_SETTINGS = ("model", "device", "dtype", "sat_token_id")
+# Settings whose change needs a new engine; the others apply per request. Strategy and k too:
+# compiled forward passes are prepared for the strategy's pass shapes at load.
+ENGINE_SETTINGS = (
+    "model",
+    "device",
+    "dtype",
+    "sat_token_id",
+    "strategy",
+    "k",
+    "forward_path",
+    "quantize",
+    "compile",
+    "threads",
+)
 LOAD_KEY = "sdsat/model"
 
 
@@ -41,6 +53,7 @@ class ModelStatus:
     message: str = ""
     last_latency_ms: float | None = None
     context_length: int | None = None  # the model's positions (max_position_embeddings)
+    forward: str = ""  # what runs the forward passes, and why (engine/forward/select.py)
 
     def to_wire(self) -> dict[str, Any]:
         return {camel_case(name): value for name, value in asdict(self).items()}
@@ -153,4 +166,5 @@ def status_after_load(model: str, future: Future[tuple[EngineInfo, int | None]])
         k=info.k,
         fim=info.fim,
         context_length=context_length,
+        forward=info.forward,
     )

@@ -292,20 +292,20 @@ def test_special_tokens_end_a_completion_and_never_reach_the_text(tiny_engine: E
 
 
 @pytest.mark.slow
-def test_compiled_int4_strategies_equal_their_own_ar(
+def test_compiled_int4_strategies_equal_their_own_ar_and_a_restart_loads_the_saved_passes(
     tiny_loaded: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compiled static path (inductor, int4 weights; tens of seconds a pass shape) keeps
-    the contract: every strategy equals this configuration's own `ar`, token for token."""
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # not the user's cache
+    the contract: every strategy equals this configuration's own `ar`, token for token. The
+    compiled passes are saved under the user cache; a second StaticPasses (a restart, with
+    another cache capacity and fewer threads) loads them instead of compiling, and gives the
+    same tokens."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setenv("SDSAT_LSP_CACHE", str(tmp_path / "cache"))  # not the user's cache
     k = 1
-    options = StaticOptions(
-        quantize="int4", compile=True, capacity=256, row_shapes=(1, 1 + k)
-    )
-    passes = StaticPasses(tiny_loaded.model, tiny_loaded.device, tiny_loaded.dtype, options)
-    passes.warm_up()
+    options = StaticOptions(quantize="int4", compile=True, capacity=256, row_shapes=(1, 1 + k))
 
-    def generate(prompt: list[int], strategy: str) -> Generation:
+    def generate(passes: StaticPasses, prompt: list[int], strategy: str) -> Generation:
         request = GenerationRequest(
             prompt_ids=tuple(prompt),
             strategy=strategy,  # type: ignore[arg-type]
@@ -321,8 +321,28 @@ def test_compiled_int4_strategies_equal_their_own_ar(
         generation.collect()
         return generation
 
-    for prompt in random_prompts(tiny_loaded, 10, seed=3):
-        expected = generate(prompt, "ar").tokens
+    model, device, dtype = tiny_loaded.model, tiny_loaded.device, tiny_loaded.dtype
+    passes = StaticPasses(model, device, dtype, options)
+    passes.warm_up()
+    prompts = random_prompts(tiny_loaded, 10, seed=3)
+    outputs = []
+    for prompt in prompts:
+        expected = generate(passes, prompt, "ar").tokens
+        outputs.append(expected)
         for strategy in ("sdsat", "lookup"):
-            assert generate(prompt, strategy).tokens == expected, (strategy, prompt)
+            assert generate(passes, prompt, strategy).tokens == expected, (strategy, prompt)
     assert passes.row_shapes == [1, 1 + k]  # no pass needed a shape it was not prepared for
+    saved = sorted(path.name for path in (tmp_path / "cache" / "compiled").iterdir())
+    assert [name.split("-")[1] for name in saved] == ["1", "2"]
+
+    # a restart with settings that size the cache differently reuses the same saved passes
+    restarted = StaticPasses(model, device, dtype, dataclasses.replace(options, capacity=512))
+    restarted.warm_up()
+    assert all(decode.loaded_from_cache for decode in restarted._precompiled.values())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))  # what adaptive threads do on a busy machine
+    try:
+        for prompt, expected in zip(prompts, outputs, strict=True):
+            assert generate(restarted, prompt, "sdsat").tokens == expected
+    finally:
+        torch.set_num_threads(threads)

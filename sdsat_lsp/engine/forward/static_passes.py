@@ -29,6 +29,7 @@ import torch
 
 from sdsat_lsp.engine.cpu_load import ThreadPolicy
 from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
+from sdsat_lsp.engine.forward.precompiled import PrecompiledDecode
 from sdsat_lsp.engine.forward.quantize import Quantization
 from sdsat_lsp.engine.kv_cache import StaticKVCache
 from sdsat_lsp.engine.sat_tree import SatTree
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 PREFILL_CHUNK = 512
 CAPACITY_STEP = 256  # cache capacity is a multiple of this (a growth recompiles every shape)
 SPAN_STEP = 64  # compiled CPU passes attend the used cache rows rounded up to this
+COMPILE_MODE = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
+# the same as inductor options, for saved passes (which also take a guard filter)
+COMPILE_OPTIONS = {"max_autotune": True, "coordinate_descent_tuning": True}
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,11 @@ class StaticPasses:
         capacity = round_up(options.capacity, CAPACITY_STEP)
         self.cache = StaticKVCache(layers, w.kv_heads, w.head_dim, capacity, self.dtype, device)
         self.row_shapes = sorted(set(options.row_shapes))  # decode passes; prefill has its own
+        # Compiled CPU passes are saved whole to the user cache (precompiled.py); CUDA graphs
+        # are captured per process from a plainly compiled pass.
+        self.precompiled = options.compile and not options.cuda_graphs
         self._decode = self._make_decode()
+        self._precompiled: dict[int, PrecompiledDecode] = {}
         self._graphs: dict[int, CapturedPass] = {}
         parts = [f"static cache {capacity}", str(self.dtype).removeprefix("torch.")]
         if options.quantize != "none":
@@ -116,9 +124,14 @@ class StaticPasses:
 
         if not self.options.compile:
             return decode_pass
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_dir())
         import torch._dynamo
         import torch._inductor.config
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        # Ours unless the user chose one; torch writes its default into the variable the first
+        # time anything asks, so "unset" also means "equal to torch's default".
+        if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in (None, default_cache_dir()):
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache_dir()
 
         # One graph per row shape (and cache tensors: a growth adds a set). Only the span is
         # dynamic, marked per call: without this, a new row count would make rows dynamic too.
@@ -126,8 +139,9 @@ class StaticPasses:
         torch._dynamo.config.automatic_dynamic_shapes = False
         if self.threads is not None and self.threads.adaptive:
             torch._inductor.config.cpp.dynamic_threads = True  # kernels follow set_num_threads
-        mode = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
-        return torch.compile(decode_pass, mode=mode, fullgraph=True)
+        if self.precompiled:
+            return decode_pass  # not called: each row count has a PrecompiledDecode
+        return torch.compile(decode_pass, mode=COMPILE_MODE, fullgraph=True)
 
     # --- the ForwardPasses verbs --------------------------------------------------------------
 
@@ -140,19 +154,27 @@ class StaticPasses:
         self._pass(token_ids, None, with_logits=False)
 
     def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
-        """Run every decode pass shape once on an empty cache so compilation happens now."""
+        """Run every decode pass shape once on an empty cache so compilation happens now.
+        Always at the full thread count: inductor's cache key includes it, and a restart on a
+        busier machine must still find the compiled code."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads.max_threads)
         for index, rows in enumerate(self.row_shapes, 1):
             if progress:
                 progress(f"preparing the pass of {rows} tokens ({index}/{len(self.row_shapes)})")
-            self._pass([0] * rows, None, with_logits=True)
+            self._pass([0] * rows, None, with_logits=True, adapt_threads=False)
             self.cache.reset()
 
     # --- one pass -----------------------------------------------------------------------------
 
     def _pass(
-        self, token_ids: Sequence[int], tree: SatTree | None, with_logits: bool
+        self,
+        token_ids: Sequence[int],
+        tree: SatTree | None,
+        with_logits: bool,
+        adapt_threads: bool = True,
     ) -> list[int] | None:
-        if self.threads is not None:
+        if self.threads is not None and adapt_threads:
             self.threads.apply()
         count = len(token_ids)
         compiled = self.fixed_shapes and with_logits  # prefill is always eager
@@ -185,18 +207,22 @@ class StaticPasses:
         ids_in, positions, slots, mask_in = (t.to(self.device, non_blocking=True) for t in host)
         inputs = (ids_in, positions, slots, mask_in)
         keys, values = self.cache.keys, self.cache.values
-        with torch.inference_mode():
-            if not with_logits:
-                w = self.prefill_weights
-                out = llama_pass(w, keys, values, *inputs, with_logits=False, fused_attention=True)
-            elif self.options.cuda_graphs:
-                out = self._captured(rows)(*inputs)
-            else:
-                if compiled:
-                    from torch._dynamo import mark_dynamic
-
-                    mark_dynamic(mask_in, 1)  # the span
-                out = self._decode(keys, values, *inputs)
+        if compiled and self.precompiled:
+            # no_grad, not inference_mode: a saved pass guards on its inputs' dispatch keys,
+            # and tensors made under inference mode have other keys than the ones made outside
+            with torch.no_grad():
+                out = self._precompiled_pass(rows, inputs)(keys, values, *inputs)
+        else:
+            with torch.inference_mode():
+                if not with_logits:
+                    w = self.prefill_weights
+                    out = llama_pass(
+                        w, keys, values, *inputs, with_logits=False, fused_attention=True
+                    )
+                elif self.options.cuda_graphs:
+                    out = self._captured(rows)(*inputs)
+                else:
+                    out = self._decode(keys, values, *inputs)
         self.cache.extended_by(token_ids)
         return None if out is None else out[:count].tolist()
 
@@ -217,6 +243,16 @@ class StaticPasses:
         )
         self.cache = self.cache.grown_to(capacity)
         self._graphs.clear()
+        self._precompiled.clear()
+
+    def _precompiled_pass(self, rows: int, example: tuple[torch.Tensor, ...]) -> PrecompiledDecode:
+        if rows not in self._precompiled:
+            cache = (self.cache.keys, self.cache.values)
+            decode = PrecompiledDecode(self.weights, cache, rows, COMPILE_OPTIONS)
+            ids, positions, slots, mask = example
+            decode.prepare((ids, positions, slots, mask), cache)
+            self._precompiled[rows] = decode
+        return self._precompiled[rows]
 
     def _captured(self, rows: int) -> CapturedPass:
         if rows not in self._graphs:
