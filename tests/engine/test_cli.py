@@ -114,9 +114,10 @@ def test_default_model_strategies_agree() -> None:
     from sdsat_lsp.config import Settings
     from sdsat_lsp.engine import Engine
 
-    # Uncompiled: per-call strategies need pass shapes the default (ar, compiled) has not
-    # prepared. Compiled passes keep the contract too (test_equivalence.py, on a tiny model).
-    engine = Engine.load(Settings(device="cpu", compile="off"))
+    # fp32, uncompiled: per-call strategies need pass shapes the default (int4, compiled, ar)
+    # has not prepared, and with bf16 activations a 5-row pass may round a near-tie otherwise
+    # than a 1-row pass (docs/benchmarks.md counts it); test_equivalence.py covers the rest.
+    engine = Engine.load(Settings(device="cpu", compile="off", quantize="none"))
     spec = engine.loaded.spec
     assert spec.sat_trained  # the registry's SAT adapter (models/smollm2-135m-sdsat)
     prompt = engine.encode_prompt(SOURCE + "            ")

@@ -5,16 +5,16 @@ Each strategy's decode passes have a few row counts (ar 1; sdsat and lookup 1 + 
 after the real ones, no real row attends them, and the cache length ignores them, so they
 change nothing. Every shape is one straight-line graph (llama.py), so
 - on CPU inductor compiles it once per shape (with low-bit weights where measured faster);
-  the attended span of the cache stays a dynamic size (rounded up to SPAN_STEP), so a pass
-  reads only the rows in use, not the whole capacity;
+  the attended span of the cache (rounded up to SPAN_STEP) and the cache capacity stay
+  dynamic sizes, so a pass reads only the rows in use and any capacity reuses it;
 - on CUDA each shape is also captured as a CUDA graph over the whole capacity: a pass is one
   launch, not hundreds.
 Prefill is never compiled: it runs eager in long chunks with float weights (a compiled chunk
 pads, and low-bit kernels lose to float GEMMs at hundreds of rows: measured 1.4 s against
 0.37 s for a 300-token prompt). It writes the same cache the decode passes read; every
 strategy shares it, so each still equals its configuration's own `ar`.
-Shapes are warmed up at load (`warm_up`, with progress), never on a request's path, and
-inductor's on-disk cache (under the user cache) makes a restart skip the compiler.
+Shapes are warmed up at load (`warm_up`, with progress), never on a request's path; on CPU
+each compiled pass is saved under the user cache (precompiled.py), so a restart loads it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sdsat_lsp.engine.sat_tree import SatTree
 log = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 512
-CAPACITY_STEP = 256  # cache capacity is a multiple of this (a growth recompiles every shape)
+CAPACITY_STEP = 256  # cache capacity is a multiple of this (on GPU a growth recaptures shapes)
 SPAN_STEP = 64  # compiled CPU passes attend the used cache rows rounded up to this
 COMPILE_MODE = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
 # the same as inductor options, for saved passes (which also take a guard filter)
