@@ -105,10 +105,21 @@ def next_line(engine: Engine, point: NextLinePoint) -> list[int]:
         max_new_tokens=LINE_TOKENS,
         strategy="ar",
         reuse_prefix=False,
-        stop=lambda text: text.find("\n") if "\n" in text else None,
+        stop=end_of_first_line,
     )
     generation.collect()
     return list(generation.tokens)
+
+
+def end_of_first_line(text: str) -> int | None:
+    """Where the first line with code ends (blank lines before it do not count)."""
+    start = len(text) - len(text.lstrip())
+    end = text.find("\n", start)
+    return end if end >= 0 and text.strip() else None
+
+
+def first_line(text: str) -> str:
+    return text.strip().split("\n")[0].strip()
 
 
 def score_lines(
@@ -118,8 +129,8 @@ def score_lines(
     first_outputs: list[list[int]],
 ) -> dict[str, Any]:
     decode = engine.loaded.tokenizer.decode
-    lines = [decode(tokens).split("\n")[0].strip() for tokens in outputs]
-    first_lines = [decode(tokens).split("\n")[0].strip() for tokens in first_outputs]
+    lines = [first_line(decode(tokens)) for tokens in outputs]
+    first_lines = [first_line(decode(tokens)) for tokens in first_outputs]
     agreed = [common_prefix(a, b) for a, b in zip(outputs, first_outputs, strict=True)]
     return {
         "points": len(points),

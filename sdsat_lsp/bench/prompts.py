@@ -64,7 +64,7 @@ def humaneval_prompts(count: int) -> list[BenchPrompt]:
 
 @dataclass(frozen=True)
 class NextLinePoint:
-    """A cursor at the start of a line (after its indentation) and the line that follows."""
+    """A cursor at the start of a line and the line that follows (stripped)."""
 
     name: str
     prefix: str
@@ -90,10 +90,10 @@ def next_line_points(count: int) -> list[NextLinePoint]:
         if not body:
             continue
         number = body[len(body) // 2]
-        line = lines[number]
-        indent = line[: len(line) - len(line.lstrip())]
+        # the cursor at the start of the line: the model writes its indentation too (a prompt
+        # ending in spaces splits a token the model would have merged with the word after)
         prefix = problems[name]["prompt"] + "".join(text + "\n" for text in lines[:number])
-        points.append(NextLinePoint(f"{name}:{number + 1}", prefix + indent, line.strip()))
+        points.append(NextLinePoint(f"{name}:{number + 1}", prefix, lines[number].strip()))
         if len(points) == count:
             break
     return points
