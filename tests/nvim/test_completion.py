@@ -87,6 +87,10 @@ def test_ghost_text_grows_across_deltas_then_shows_the_response(
     deltas = [render for render in renders if not render["final"]]
 
     assert len(deltas) >= 2, renders
+    # The server sent the append form (offset + new text), and each delta fitted.
+    stats = editor.stats()
+    assert stats["deltas_append"] >= len(deltas) and stats["deltas_whole"] == 0, stats
+    assert stats["delta_gaps"] == 0, stats
     texts = [render["text"] for render in deltas]
     for shorter, longer in itertools.pairwise(texts):
         assert longer.startswith(shorter) and len(longer) > len(shorter), texts

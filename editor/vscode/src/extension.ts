@@ -16,10 +16,11 @@ import {
   MessageType,
   ServerOptions,
   State,
+  StaticFeature,
   TransportKind,
 } from 'vscode-languageclient/node';
 import { StreamingInlineCompletions } from './inlineCompletions';
-import { COMPLETION_DELTA, isCompletionDelta, LATENCY_PREFIX, ServerStatus, STATUS } from './protocol';
+import { COMPLETION_DELTA, isCompletionDelta, LATENCY_PREFIX, requestAppendDeltas, ServerStatus, STATUS } from './protocol';
 import { discoverServerCommand, findOnPath, normalizeServerCommand, ServerCommand } from './serverCommand';
 import { RESTART_SETTINGS, SECTION, serverSettingNames, serverSettings } from './settings';
 import { formatStatus } from './status';
@@ -27,6 +28,14 @@ import { doctorText } from './doctor';
 
 /** The languages the server has tree-sitter grammars for. */
 export const LANGUAGES = ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go', 'rust', 'c', 'cpp', 'java'];
+
+/** Asks the server for `sdsat/completionDelta` in the append form (offset + new text). */
+const APPEND_DELTAS: StaticFeature = {
+  fillClientCapabilities: requestAppendDeltas,
+  initialize: () => undefined,
+  getState: () => ({ kind: 'static' }),
+  clear: () => undefined,
+};
 
 /** VS Code's fixed debounce before it calls inline completion providers (1.100). */
 const VSCODE_INLINE_DEBOUNCE_MS = 50;
@@ -158,9 +167,15 @@ class SdsatExtension implements vscode.Disposable {
     };
     const client = new LanguageClient(SECTION, 'sdsat-lsp', serverOptions, clientOptions);
     this.client = client;
+    client.registerFeature(APPEND_DELTAS);
+    let deltaFormLogged = false;
     client.onDidChangeState(() => this.updateStatusBar());
     client.onNotification(COMPLETION_DELTA, (params: unknown) => {
       if (isCompletionDelta(params)) {
+        if (!deltaFormLogged) {
+          deltaFormLogged = true;
+          this.output.info(`completion deltas: ${params.offset === undefined ? 'whole text' : 'append'} form`);
+        }
         this.completions.onDelta(params);
       }
     });

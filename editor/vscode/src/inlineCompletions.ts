@@ -115,7 +115,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
   onDelta(delta: CompletionDelta): void {
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === delta.uri);
     const outcome = this.streams.applyDelta(delta, document?.version);
-    this.options.trace(`delta v${delta.version} ${delta.text.length} chars: ${outcome}`);
+    this.options.trace(`delta v${delta.version} offset ${delta.offset ?? '-'} +${delta.text.length} chars: ${outcome}`);
     if (outcome === 'shown' && this.options.streaming()) {
       void this.retrigger(delta.uri);
     }

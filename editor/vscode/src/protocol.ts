@@ -8,12 +8,17 @@ export interface WirePosition {
   character: number;
 }
 
-/** `sdsat/completionDelta` params: the whole text so far, not an increment. */
+/**
+ * `sdsat/completionDelta` params. Without `offset` (the default form), `text` is the whole text so
+ * far; in the append form this client asks for, the text so far is the previous text's first
+ * `offset` UTF-16 code units followed by `text` (see deltaText.ts).
+ */
 export interface CompletionDelta {
   id: number | string;
   uri: string;
   version: number;
   position: WirePosition;
+  offset?: number;
   text: string;
 }
 
@@ -36,6 +41,13 @@ export interface ServerStatus {
 
 export const COMPLETION_DELTA = 'sdsat/completionDelta';
 export const STATUS = 'sdsat/status';
+
+/** The `initialize` capability that opts into the append form of `sdsat/completionDelta`. */
+export function requestAppendDeltas(capabilities: { experimental?: unknown }): void {
+  const experimental = (capabilities.experimental ?? {}) as Record<string, unknown>;
+  const sdsat = (experimental.sdsat ?? {}) as Record<string, unknown>;
+  capabilities.experimental = { ...experimental, sdsat: { ...sdsat, completionDelta: 'append' } };
+}
 /** Prefix of the `window/logMessage` lines that carry one JSON latency record. */
 export const LATENCY_PREFIX = 'sdsat-latency ';
 
@@ -49,6 +61,7 @@ export function isCompletionDelta(value: unknown): value is CompletionDelta {
     typeof delta.uri === 'string' &&
     typeof delta.version === 'number' &&
     typeof delta.text === 'string' &&
+    (delta.offset === undefined || (Number.isInteger(delta.offset) && delta.offset >= 0)) &&
     typeof delta.position?.line === 'number' &&
     typeof delta.position?.character === 'number'
   );

@@ -3,13 +3,15 @@
  *
  * One stream per document URI (the latest request wins, as in the server). A stream is keyed by
  * the document version and position it was requested for; a `sdsat/completionDelta` for any other
- * version or position, or for a document that has changed since, is stale and never shown. When
+ * version or position, or for a document that has changed since, is stale and never shown. Deltas in
+ * the append form are turned into the whole text so far first (deltaText.ts). When
  * the user types the first characters of a shown suggestion, the rest is carried over as the seed
  * of the next stream, so the ghost text does not flicker while the new request catches up.
  *
  * Knows nothing of VS Code: the provider in inlineCompletions.ts feeds it and reads it back.
  */
 
+import { DeltaTexts } from './deltaText';
 import type { CompletionDelta, WirePosition } from './protocol';
 
 export interface StreamKey {
@@ -30,7 +32,8 @@ export type DeltaOutcome =
   | 'shown' // the ghost text changed
   | 'unchanged' // accepted, but the text to show is the same (e.g. still behind the seed)
   | 'no-stream' // no running stream for this document
-  | 'stale'; // another version or position than the running stream, or an out-of-date buffer
+  | 'stale' // another version or position than the running stream, or an out-of-date buffer
+  | 'gap'; // append form: a delta of this request is missing, its text is unknown until the response
 
 export class CompletionStream {
   /** Text so far from the server's deltas. */
@@ -80,7 +83,8 @@ export class CompletionStream {
     if (!this.isRunning) {
       return false;
     }
-    // Text only grows within one request: a shorter prefix is a late, reordered notification.
+    // Shrinking to a prefix of the text (an older request at the same position) would only
+    // blink: the response is the last word.
     if (text.length < this.streamed.length && this.streamed.startsWith(text)) {
       return false;
     }
@@ -136,6 +140,7 @@ export function carryOver(shown: string, typed: string): string {
 
 export class CompletionStreams {
   private readonly byUri = new Map<string, CompletionStream>();
+  private readonly texts = new DeltaTexts();
 
   current(uri: string): CompletionStream | undefined {
     return this.byUri.get(uri);
@@ -154,6 +159,8 @@ export class CompletionStreams {
    * document (undefined when it is not open): a delta for any other version is never shown.
    */
   applyDelta(delta: CompletionDelta, bufferVersion: number | undefined): DeltaOutcome {
+    // Every delta counts for the append form's offsets, shown or not.
+    const text = this.texts.apply(delta);
     const stream = this.byUri.get(delta.uri);
     if (stream === undefined || !stream.isRunning) {
       return 'no-stream';
@@ -165,7 +172,10 @@ export class CompletionStreams {
     ) {
       return 'stale';
     }
-    return stream.applyText(delta.text) ? 'shown' : 'unchanged';
+    if (text === undefined) {
+      return 'gap';
+    }
+    return stream.applyText(text) ? 'shown' : 'unchanged';
   }
 
   /** The document closed: cancel and drop its stream. */

@@ -121,6 +121,49 @@ test('changed() resolves on the next delta and at once when not running', async 
   await stream.changed();
 });
 
+const append = (text: string, offset: number, version = 7, id = 1): CompletionDelta => ({ ...delta(text, version, 3, 4, id), offset });
+
+test('append-form deltas grow the shown text like whole-text ones', () => {
+  const streams = new CompletionStreams();
+  const stream = streams.start(key(7));
+  assert.equal(streams.applyDelta(append('ret', 0), 7), 'shown');
+  assert.equal(streams.applyDelta(append('urn a', 3), 7), 'shown');
+  assert.equal(stream.shownText(), 'return a');
+  assert.equal(streams.applyDelta(append('', 8), 7), 'unchanged');
+  stream.finish('return a + b');
+  assert.equal(stream.shownText(), 'return a + b');
+});
+
+test('a stale append delta still counts for the offsets of the next one', () => {
+  const streams = new CompletionStreams();
+  streams.start(key(7));
+  assert.equal(streams.applyDelta(append('ret', 0), 8), 'stale'); // the buffer moved on meanwhile
+  const stream = streams.start(key(7)); // e.g. undo: the same version and position again
+  assert.equal(streams.applyDelta(append('urn', 3), 7), 'shown');
+  assert.equal(stream.shownText(), 'return');
+});
+
+test('a missing append delta shows nothing more from that request, the response still does', () => {
+  const streams = new CompletionStreams();
+  const stream = streams.start(key(7));
+  streams.applyDelta(append('ret', 0), 7);
+  assert.equal(streams.applyDelta(append(' + b', 8), 7), 'gap');
+  assert.equal(stream.shownText(), 'ret');
+  stream.finish('return a + b');
+  assert.equal(stream.shownText(), 'return a + b');
+});
+
+test('append deltas of two requests at the same position do not mix', () => {
+  const streams = new CompletionStreams();
+  const stream = streams.start(key(7));
+  streams.applyDelta(append('return a', 0, 7, 1), 7);
+  assert.equal(streams.applyDelta(append('ret', 0, 7, 2), 7), 'unchanged'); // a newer request restarts
+  assert.equal(streams.applyDelta(append(' + b', 8, 7, 1), 7), 'shown');
+  assert.equal(stream.shownText(), 'return a + b');
+  assert.equal(streams.applyDelta(append('urn a + b + c', 3, 7, 2), 7), 'shown');
+  assert.equal(stream.shownText(), 'return a + b + c');
+});
+
 test('isCompletionDelta checks the notification shape', () => {
   assert.ok(isCompletionDelta(delta('x')));
   assert.ok(!isCompletionDelta({ ...delta('x'), version: '7' }));

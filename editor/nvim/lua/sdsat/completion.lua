@@ -2,10 +2,10 @@
 --
 -- One request is in flight at a time. Each keystroke cancels it ($/cancelRequest) and, after the
 -- debounce, sends a new textDocument/inlineCompletion. While the server generates, its
--- sdsat/completionDelta notifications carry the whole text so far; those for the request in
--- flight and the buffer's current version are drawn as ghost text, the rest are dropped. The
--- final response is authoritative. Typing the characters the ghost text shows keeps the rest
--- of it visible until the next request answers.
+-- sdsat/completionDelta notifications carry the text so far in the append form (sdsat.delta);
+-- those for the request in flight and the buffer's current version are drawn as ghost text,
+-- the rest are dropped. The final response is authoritative. Typing the characters the ghost
+-- text shows keeps the rest of it visible until the next request answers.
 --
 -- On Neovim >= 0.12 with vim.lsp.inline_completion enabled for the buffer, the built-in sends
 -- the requests and draws the final items; this module then only draws the streamed text of
@@ -13,6 +13,7 @@
 
 local api = vim.api
 local uv = vim.uv or vim.loop
+local delta = require("sdsat.delta")
 local ghost = require("sdsat.ghost")
 local server = require("sdsat.server")
 local util = vim.lsp.util
@@ -33,6 +34,7 @@ local CONTENT_MODIFIED = -32801
 ---@field position table|nil LSP position (nil for the built-in's requests: checked by byte)
 ---@field keystroke_ns integer when the keystroke that led to it happened
 ---@field shown boolean
+---@field streamed string|nil text so far from the deltas (nil: unknown after a missing one)
 ---@field external boolean sent by vim.lsp.inline_completion, not by us
 
 local config = nil ---@type table|nil
@@ -49,6 +51,9 @@ local stats = {
   cancelled = {},
   requests = 0,
   deltas_drawn = 0,
+  deltas_append = 0, -- deltas received per form (for the request in flight)
+  deltas_whole = 0,
+  delta_gaps = 0, -- append deltas that did not fit the text held
   errors = 0,
 }
 
@@ -213,6 +218,15 @@ function M.on_delta(_, params, ctx)
   if tostring(params.id) ~= tostring(req.id) or (ctx and ctx.client_id ~= req.client.id) then
     return -- an older request's delta
   end
+  -- Every delta of the request counts for the offsets of the next, drawn or not.
+  local appended = params.offset ~= nil
+  stats.deltas_append = stats.deltas_append + (appended and 1 or 0)
+  stats.deltas_whole = stats.deltas_whole + (appended and 0 or 1)
+  req.streamed = delta.apply(req.streamed, params)
+  if req.streamed == nil then
+    stats.delta_gaps = stats.delta_gaps + 1
+    return -- the text is unknown: wait for the response
+  end
   if params.version ~= util.buf_versions[req.bufnr] or req.version ~= params.version then
     return -- computed for a stale buffer
   end
@@ -229,7 +243,7 @@ function M.on_delta(_, params, ctx)
   elseif params.position.line ~= req.row or byte_col(req, params.position) ~= req.col then
     return
   end
-  draw(req, params.text, false)
+  draw(req, req.streamed, false)
 end
 
 local function send_request(bufnr)
@@ -255,6 +269,7 @@ local function send_request(bufnr)
     position = params.position,
     keystroke_ns = keystroke_ns,
     shown = false,
+    streamed = "",
     external = false,
   }
   local ok, id = server.call(client, "request", INLINE_COMPLETION, params, function(err, result)
@@ -359,6 +374,7 @@ function M.on_lsp_request(args)
       position = nil,
       keystroke_ns = keystroke_ns,
       shown = false,
+      streamed = "",
       external = true,
     }
   elseif pending and pending.external and pending.id == data.request_id then

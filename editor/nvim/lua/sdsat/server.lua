@@ -121,6 +121,8 @@ local function client_config()
   capabilities.textDocument = capabilities.textDocument or {}
   capabilities.textDocument.inlineCompletion = capabilities.textDocument.inlineCompletion
     or { dynamicRegistration = false }
+  capabilities.experimental = capabilities.experimental or {}
+  capabilities.experimental.sdsat = require("sdsat.delta").CAPABILITY
   local handlers = { ["sdsat/status"] = on_status }
   for name, handler in pairs(state.handlers) do
     handlers[name] = handler
