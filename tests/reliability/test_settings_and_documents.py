@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sdsat_lsp.server.rawclient import RawClient
 
-from .conftest import SOURCE, healthy
+from .conftest import SOURCE, answers, healthy
 
 LATENCY = "sdsat-latency "
 
@@ -24,7 +24,7 @@ def last_record(client: RawClient) -> str:
 
 def configure(client: RawClient, settings: dict[str, object]) -> None:
     client.notify("workspace/didChangeConfiguration", {"settings": {"sdsat": settings}})
-    client.health()
+    answers(client)
 
 
 def test_context_tokens_are_checked_against_the_model(shared: RawClient) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sdsat_lsp.bench.soak import soak
 
-from .conftest import SOURCE, server_env, start, tiny_args
+from .conftest import SOURCE, answers, server_env, start, tiny_args
 
 
 def test_reduced_soak(tiny_model_dir: Path) -> None:
@@ -26,14 +26,14 @@ def test_burst_answers_every_request_and_never_a_stale_one(tiny_model_dir: Path)
         uri = "file:///burst.py"
         client.open(uri, SOURCE)
         ids = [client.complete(uri, 1, 17) for _ in range(200)]
-        answers = [client.wait(request_id, 120) for request_id in ids]
-        results = [a for a in answers if "result" in a]
-        errors = [a["error"]["code"] for a in answers if "error" in a]
+        replies = [client.wait(request_id, 120) for request_id in ids]
+        results = [a for a in replies if "result" in a]
+        errors = [a["error"]["code"] for a in replies if "error" in a]
         assert set(errors) <= {-32800}, set(errors)  # superseded
-        assert answers[-1].get("result", {}).get("items"), answers[-1]  # the latest completes
+        assert replies[-1].get("result", {}).get("items"), replies[-1]  # the latest completes
         # Same version throughout: a result is never stale; all but a few were superseded.
         assert len(results) < 20, len(results)
-        client.health()
+        answers(client)
     finally:
         client.kill()
 
