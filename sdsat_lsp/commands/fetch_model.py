@@ -1,7 +1,7 @@
 """`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE]`: download and convert a model once,
-then prepare its forward passes with the default settings: where those compile (the registry's
-`cpu_compile`), the compiler runs now, with progress, and its cache makes every later start of
-the server fast (`--no-prepare` skips this)."""
+then, where the default settings compile the forward passes (a GPU, or the registry's
+`cpu_compile`), compile them now, with progress; they are saved, so every later start of the
+server loads them (`--no-prepare` skips this)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,18 @@ def run(args: argparse.Namespace) -> int:
             path = fetch(spec, force=args.force)
     except FetchError as error:
         raise CommandError(str(error)) from error
-    if not args.no_prepare:
+    if not args.no_prepare and default_settings_compile(spec.cpu_compile):
         prepare_passes(spec.name)
     print(path)
     return 0
+
+
+def default_settings_compile(cpu_compile: bool) -> bool:
+    """Whether `compile: auto` compiles here (engine/forward/select.py): on a GPU, or where the
+    registry measured compiling faster on CPU. Otherwise nothing is worth loading the model."""
+    import torch
+
+    return cpu_compile or torch.cuda.is_available()
 
 
 def prepare_passes(name: str) -> None:

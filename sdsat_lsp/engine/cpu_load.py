@@ -70,10 +70,10 @@ class ThreadPolicy:
 
     def others_busy_cores(self) -> float | None:
         """Cores other processes kept busy since the last call (None: window too short)."""
+        if time.monotonic() - self._mark[0] < MIN_INTERVAL_S:
+            return None  # checked first: most passes read no /proc file
         now = self._sample()
         elapsed = now[0] - self._mark[0]
-        if elapsed < MIN_INTERVAL_S:
-            return None
         others = (now[1] - self._mark[1]) - (now[2] - self._mark[2])
         self._mark = now
         return max(0.0, others / elapsed)

@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 PREFILL_CHUNK = 512
 CAPACITY_STEP = 256  # cache capacity is a multiple of this (on GPU a growth recaptures shapes)
 SPAN_STEP = 64  # compiled CPU passes attend the used cache rows rounded up to this
-COMPILE_MODE = "max-autotune-no-cudagraphs"  # CUDA graphs are captured here (CapturedPass)
-# the same as inductor options, for saved passes (which also take a guard filter)
+# inductor's "max-autotune-no-cudagraphs" mode as options (saved passes add a guard filter,
+# which torch.compile takes only with options); CUDA graphs are captured here (CapturedPass)
 COMPILE_OPTIONS = {"max_autotune": True, "coordinate_descent_tuning": True}
 
 
@@ -133,15 +133,15 @@ class StaticPasses:
         if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in (None, default_cache_dir()):
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache_dir()
 
-        # One graph per row shape (and cache tensors: a growth adds a set). Only the span is
-        # dynamic, marked per call: without this, a new row count would make rows dynamic too.
+        # One graph per row shape (and cache tensors: a growth adds a set); without this, a
+        # new row count would make the rows dimension dynamic.
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         torch._dynamo.config.automatic_dynamic_shapes = False
         if self.threads is not None and self.threads.adaptive:
             torch._inductor.config.cpp.dynamic_threads = True  # kernels follow set_num_threads
         if self.precompiled:
             return decode_pass  # not called: each row count has a PrecompiledDecode
-        return torch.compile(decode_pass, mode=COMPILE_MODE, fullgraph=True)
+        return torch.compile(decode_pass, options=dict(COMPILE_OPTIONS), fullgraph=True)
 
     # --- the ForwardPasses verbs --------------------------------------------------------------
 
