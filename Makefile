@@ -45,12 +45,20 @@ test-fast: setup
 test: fetch-model lint typecheck vscode-build
 	$(PY) -m pytest -q --durations=15
 
-# llama.cpp as a benchmark peer. Compiles llama.cpp from source once (~15 min on 2 cores; pip
-# keeps the wheel in its cache). Not part of `make test`.
-llamacpp: setup
-	$(PY) -c "import llama_cpp.llama_speculative" 2>/dev/null || \
-	  CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
-	  $(PIP) install --quiet -e ".[llamacpp]"
+# llama.cpp as a benchmark peer and as the real engine behind the remote-backend tests
+# (its OpenAI-compatible server, `llama-cpp-python[server]`). Compiles llama.cpp from source
+# once (~15-25 min on 2 cores). Portable AVX2 build: a GGML_NATIVE build segfaulted at the
+# first generation on an AMX host. The stamp records that this build (not an older native
+# one) is installed.
+LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+$(VENV)/.llamacpp-portable: $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir --force-reinstall \
+	  --no-deps "llama-cpp-python==0.3.36"
+	$(PIP) install --quiet -e ".[llamacpp]"
+	touch $@
+
+llamacpp: $(VENV)/.llamacpp-portable
 
 bench: fetch-model llamacpp
 	$(SDSAT) bench decode
