@@ -12,10 +12,15 @@ only here, under the user cache, named by a key of everything that shapes the co
 version, this package's pass code, the weight layout, dtype, cache capacity, row count), so a
 change anywhere compiles anew instead of loading a stale pass. Any failure to load falls back
 to compiling (logged); any failure to save only costs the next start its compile.
+
+Every torch upgrade, code change or new setting leaves the old artifacts behind (tens of MB
+each), so saving a pass keeps only the `KEEP_SAVED_PASSES` most recently used ones; loading
+one marks it used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -31,6 +36,9 @@ from sdsat_lsp.engine.forward import llama
 from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
 
 log = logging.getLogger(__name__)
+
+# Enough for a few configurations (one artifact per pass shape: 1, 1+k, tree rows) at once.
+KEEP_SAVED_PASSES = 24
 
 # ("T", index) | ("D", type, fields) | ("M", dict) | ("L", list) | ("C", value)
 Layout = tuple[Any, ...]
@@ -112,6 +120,20 @@ def compiled_dir() -> Path:
     return cache_dir() / "compiled"
 
 
+def prune_saved_passes(directory: Path, keep: int = KEEP_SAVED_PASSES) -> list[Path]:
+    """Delete all but the `keep` most recently used saved passes in `directory` (used = loaded
+    or saved: both set the file's modification time); returns what was deleted."""
+    saved = sorted(directory.glob("decode-*.pt2"), key=lambda path: path.stat().st_mtime)
+    deleted = []
+    for path in saved[: max(len(saved) - keep, 0)]:
+        try:
+            path.unlink()
+            deleted.append(path)
+        except OSError as error:  # another server may be using the cache too
+            log.debug("could not delete %s: %s", path, error)
+    return deleted
+
+
 class PrecompiledDecode:
     """The decode pass of one row count, loaded from the user cache or compiled and saved."""
 
@@ -160,6 +182,8 @@ class PrecompiledDecode:
                 with self.path.open("rb") as file:
                     self._fn = torch.compiler.load_compiled_function(file)
                 self.loaded_from_cache = True
+                with contextlib.suppress(OSError):
+                    os.utime(self.path)  # used now: pruning keeps it
                 return
             except Exception as error:  # stale or foreign artifact: compile anew
                 log.warning("compiled pass %s not usable (%s): compiling", self.path.name, error)
@@ -187,6 +211,8 @@ class PrecompiledDecode:
                 name = temporary.name
             compiled.save_compiled_function(name)
             os.replace(name, self.path)
+            for stale in prune_saved_passes(self.path.parent):
+                log.info("deleted the least recently used saved pass %s", stale.name)
         except Exception as error:
             log.warning("could not save the compiled pass to %s: %s", self.path, error)
 
