@@ -47,10 +47,19 @@ test: fetch-model lint typecheck vscode-build
 
 # llama.cpp as a benchmark peer and as the real engine behind the remote-backend tests
 # (its OpenAI-compatible server, `llama-cpp-python[server]`). Compiles llama.cpp from source
-# once (~15-25 min on 2 cores). Portable AVX2 build: a GGML_NATIVE build segfaulted at the
-# first generation on an AMX host. The stamp records that this build (not an older native
-# one) is installed.
-LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+# once (~15-25 min on 2 cores). Not GGML_NATIVE: on AMX hosts that build segfaults at the
+# first generation in ggml's AMX matmul (ggml-org/llama.cpp#20824), so the build enables the
+# vector extensions this CPU has (AVX2, AVX-512 and its VNNI/BF16) and never AMX. The stamp
+# records that this build (not an older native one) is installed.
+CPU_FLAGS := $(shell grep -m1 -o -w 'avx2\|fma\|f16c\|avx512f\|avx512bw\|avx512vl\|avx512dq\|avx512cd\|avx512_vnni\|avx512_bf16\|avx512vbmi' /proc/cpuinfo 2>/dev/null | sort -u)
+cpu_has = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
+AVX512 := $(if $(filter avx512f,$(CPU_FLAGS)),$(if $(filter avx512bw,$(CPU_FLAGS)),ON,OFF),OFF)
+LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=$(call cpu_has,avx2) \
+  -DGGML_FMA=$(call cpu_has,fma) -DGGML_F16C=$(call cpu_has,f16c) -DGGML_AVX512=$(AVX512) \
+  -DGGML_AVX512_VNNI=$(if $(filter ON,$(AVX512)),$(call cpu_has,avx512_vnni),OFF) \
+  -DGGML_AVX512_BF16=$(if $(filter ON,$(AVX512)),$(call cpu_has,avx512_bf16),OFF) \
+  -DGGML_AVX512_VBMI=$(if $(filter ON,$(AVX512)),$(call cpu_has,avx512vbmi),OFF) \
+  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 $(VENV)/.llamacpp-portable: $(VENV)/.installed
 	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir --force-reinstall \
