@@ -27,6 +27,9 @@ ForwardPath = Literal["auto", "static", "transformers"]
 QuantizationName = Literal["none", "int8", "int4"]
 Quantize = Literal["auto", QuantizationName]
 Switch = Literal["auto", "on", "off"]
+# Where completions are generated: this process (`local`) or an OpenAI-compatible inference
+# engine's /v1/completions (`openai`: vLLM, SGLang, TGI, llama.cpp's server, Ollama).
+Backend = Literal["local", "openai"]
 MAX_THREADS = 256
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -111,6 +114,36 @@ class Settings:
             "the cores other processes leave free, re-checked between passes."
         ),
     )
+    backend: Backend = field(
+        default="local",
+        metadata=_doc(
+            "local: the model runs in this process; openai: an OpenAI-compatible inference "
+            "engine's /v1/completions (vLLM, SGLang, TGI, llama.cpp's server) generates, "
+            "`model` then only names the tokenizer and prompt layout (docs/remote.md)."
+        ),
+    )
+    backend_url: str = field(
+        default="",
+        metadata=_doc("backend openai: the engine's API base, e.g. http://gpu-box:8000/v1."),
+    )
+    backend_model: str = field(
+        default="",
+        metadata=_doc("backend openai: the model name the engine serves; empty = its first."),
+    )
+    backend_api_key_env: str = field(
+        default="",
+        metadata=_doc(
+            "backend openai: name of the environment variable holding the API key (sent as "
+            "a Bearer token; the key itself never goes into settings or logs)."
+        ),
+    )
+    backend_timeout_ms: int = field(
+        default=15_000,
+        metadata=_doc(
+            "backend openai: longest wait to connect, for the first streamed byte and "
+            "between chunks; past it the completion is empty and the status says why."
+        ),
+    )
     log_file: str = field(
         default="", metadata=_doc("Append one JSON latency line per completion here; empty = off.")
     )
@@ -174,12 +207,35 @@ def validate(settings: Settings) -> list[str]:
             problems.append(f"threads={settings.threads} must be between 0 and {MAX_THREADS}")
         if not 0 <= settings.debounce_ms <= 10_000:
             problems.append(f"debounceMs={settings.debounce_ms} must be between 0 and 10000")
+        problems += _backend_problems(settings)
         if len(settings.model) > 4096 or len(settings.log_file) > 4096:
             problems.append("model and logFile must be at most 4096 characters")
         if settings.log_file.strip() in STREAM_PATHS:
             problems.append(
                 f"logFile={settings.log_file!r} would write into the LSP stream or a terminal"
             )
+    return problems
+
+
+def _backend_problems(settings: Settings) -> list[str]:
+    """Each backend setting on its own (an empty URL with backend openai is reported when the
+    backend starts: settings arrive one key at a time)."""
+    problems = []
+    url = settings.backend_url
+    if url and (not re.match(r"https?://[^/\s]+", url) or len(url) > 2048):
+        problems.append(f"backendUrl={url!r} must be an http:// or https:// URL")
+    if len(settings.backend_model) > 512:
+        problems.append("backendModel must be at most 512 characters")
+    name = settings.backend_api_key_env
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+        problems.append(
+            f"backendApiKeyEnv={name!r} must be an environment variable name (the key itself "
+            "belongs in that variable, never in settings)"
+        )
+    if not 100 <= settings.backend_timeout_ms <= 600_000:
+        problems.append(
+            f"backendTimeoutMs={settings.backend_timeout_ms} must be between 100 and 600000"
+        )
     return problems
 
 

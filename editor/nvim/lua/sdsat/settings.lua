@@ -22,6 +22,11 @@ M.schema = {
   { name = "quantize", type = "string", default = "auto", enum = { "auto", "none", "int8", "int4" } },
   { name = "compile", type = "string", default = "auto", enum = { "auto", "on", "off" } },
   { name = "threads", type = "integer", default = 0 },
+  { name = "backend", type = "string", default = "local", enum = { "local", "openai" } },
+  { name = "backendUrl", type = "string", default = "" },
+  { name = "backendModel", type = "string", default = "" },
+  { name = "backendApiKeyEnv", type = "string", default = "" },
+  { name = "backendTimeoutMs", type = "integer", default = 15000 },
   { name = "logFile", type = "string", default = "" },
   { name = "logLevel", type = "string", default = "info", enum = { "error", "warning", "info", "debug" } },
 }
