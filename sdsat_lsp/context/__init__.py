@@ -19,6 +19,7 @@ from sdsat_lsp.context.prompt import (
     BudgetSplit,
     Prompt,
     PromptPiece,
+    PromptRecipe,
     build_prompt,
     describe_prompt,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Position",
     "Prompt",
     "PromptPiece",
+    "PromptRecipe",
     "Range",
     "Shape",
     "StopRule",

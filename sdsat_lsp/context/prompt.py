@@ -4,6 +4,8 @@ Layout of `Prompt.prefix`, each piece only when it fits:
 
     header      `# Path: pkg/module.py` in the language's comment syntax
     snippets    commented-out windows of other open documents similar to the code above
+    definitions commented-out headers and docstrings, from other open documents, of the
+                imported names the code at the cursor uses (definitions.py)
     imports     the file's imports that lie before the prefix window
     signatures  headers of the definitions that enclose the window start (class, function)
     window      the text before the cursor, from a line boundary up to the cursor, without
@@ -11,11 +13,13 @@ Layout of `Prompt.prefix`, each piece only when it fits:
 
 `Prompt.suffix` is the text after the cursor (FIM models only). Budget split, in model tokens
 of `budget_tokens` (see `BudgetSplit`): header ≤ min(32, 25 %); suffix ≤ 25 % (0 without
-FIM); snippets ≤ 15 %; imports and signatures ≤ 15 %; the window gets the rest, including
-whatever the others leave unused. Everything before the window is a function of text that
-typing at the cursor does not change (signatures must still enclose the cursor, judged from
-complete lines above it), and the window starts on a 16-line boundary that only moves forward
-when the window outgrows its budget: typing one character normally extends the old prefix by
+FIM); snippets ≤ 15 %; definitions ≤ 15 %; imports and signatures ≤ 15 %; the window gets
+the rest, including whatever the others leave unused. `PromptRecipe` turns pieces off (the
+quality benchmark's ablations); the window is always there. Everything before the window is
+a function of text that typing at the cursor does not change (signatures must still enclose
+the cursor, judged from complete lines above it; snippets and definitions follow an 8-line
+band above it), and the window starts on a 16-line boundary that only moves forward when the
+window outgrows its budget: typing one character normally extends the old prefix by
 exactly that character, so the engine's prefix-KV cache stays valid.
 
 `count_tokens` is called on pieces (16-line chunks, the window, headers), never on the whole
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from sdsat_lsp.context.definitions import used_definitions
 from sdsat_lsp.context.document import Document, Position
 from sdsat_lsp.context.shape import Shape, ShapeDecision, decide_shape
 from sdsat_lsp.context.snippets import similar_snippets
@@ -64,22 +69,37 @@ class BudgetSplit:
     suffix: int
     snippets: int
     scope: int
+    definitions: int = 0
 
     @classmethod
-    def for_budget(cls, total: int, *, fim: bool) -> BudgetSplit:
+    def for_budget(
+        cls, total: int, *, fim: bool, recipe: PromptRecipe | None = None
+    ) -> BudgetSplit:
         total = max(total, 0)
+        recipe = recipe or PromptRecipe()
         return cls(
             total=total,
-            header=min(32, total // 4),
+            header=min(32, total // 4) if recipe.header else 0,
             suffix=total // 4 if fim else 0,
-            snippets=total * 15 // 100,
-            scope=total * 15 // 100,
+            snippets=total * 15 // 100 if recipe.snippets else 0,
+            scope=total * 15 // 100 if recipe.scope else 0,
+            definitions=total * 15 // 100 if recipe.definitions else 0,
         )
 
 
 @dataclass(frozen=True)
+class PromptRecipe:
+    """Which pieces a prompt may have besides the window (all of them by default)."""
+
+    header: bool = True
+    snippets: bool = True
+    scope: bool = True  # imports and enclosing signatures
+    definitions: bool = True  # cross-file definitions of the names the code uses
+
+
+@dataclass(frozen=True)
 class PromptPiece:
-    name: str  # header, snippet, imports, signatures, prefix_window, suffix_window
+    name: str  # header, snippet, definitions, imports, signatures, prefix_window, suffix_window
     text: str
     tokens: int
     source: str = ""  # where the text comes from (a URI for snippets)
@@ -109,10 +129,11 @@ def build_prompt(
     count_tokens: CountTokens,
     fim: bool,
     other_documents: Sequence[Document] = (),
+    recipe: PromptRecipe | None = None,
 ) -> Prompt:
     """The prompt for a completion at `position` (raises InvalidPosition past the end)."""
     cursor = document.offset_at(position)
-    budget = BudgetSplit.for_budget(budget_tokens, fim=fim)
+    budget = BudgetSplit.for_budget(budget_tokens, fim=fim, recipe=recipe)
     count = _Counter(count_tokens)
     decision = decide_shape(document, cursor, fim=fim)
     stop = _stop_rule(document, cursor, decision)
@@ -120,8 +141,14 @@ def build_prompt(
     header = _fit(_header(document), budget.header, count)
     suffix = _suffix_window(document, cursor, budget.suffix, count) if fim else ""
     snippets = _snippets(document, position.line, other_documents, budget.snippets, count)
+    definitions = _definitions(document, position.line, other_documents, budget.definitions, count)
 
-    fixed = count(header) + count(suffix) + sum(piece.tokens for piece in snippets)
+    fixed = (
+        count(header)
+        + count(suffix)
+        + sum(piece.tokens for piece in snippets)
+        + sum(piece.tokens for piece in definitions)
+    )
     window_budget = max(budget.total - fixed - budget.scope, 0)
     window_start = _window_start(document, cursor, window_budget, count)
     scope = _scope(document, window_start, cursor, budget.scope, count)
@@ -137,6 +164,7 @@ def build_prompt(
     pieces = [
         *([PromptPiece("header", header, count(header))] if header else []),
         *snippets,
+        *definitions,
         *scope,
         PromptPiece("prefix_window", window, count(window)),
         *([PromptPiece("suffix_window", suffix, count(suffix))] if suffix else []),
@@ -252,6 +280,36 @@ def _snippets(
             pieces.append(PromptPiece("snippet", text, count(text), snippet.uri))
             left -= count(text)
     pieces.reverse()  # the most similar snippet sits closest to the code
+    return pieces
+
+
+def _definitions(
+    document: Document,
+    cursor_line: int,
+    others: Sequence[Document],
+    budget: int,
+    count: _Counter,
+) -> list[PromptPiece]:
+    """One commented piece per source document, the definitions the code uses most recently
+    first while they fit; the pieces ordered so the most recent sits closest to the code."""
+    if budget <= 0 or not others:
+        return []
+    by_source: dict[str, list[str]] = {}
+    left = budget
+    for definition in used_definitions(document, cursor_line, others):
+        text = _commented(document, definition.text)
+        if not count.within(text, left):
+            continue
+        by_source.setdefault(definition.uri, []).append(definition.text)
+        left -= count(text)
+    pieces: list[PromptPiece] = []
+    for uri, texts in by_source.items():
+        title = f"Definitions from {_display_path(uri)}:"
+        text = _commented(document, title + "\n" + "\n".join(texts))
+        pieces.append(PromptPiece("definitions", text, count(text), uri))
+    while pieces and sum(piece.tokens for piece in pieces) > budget:
+        pieces.pop()  # titles and joins can tip the sum over: drop the least recent source
+    pieces.reverse()
     return pieces
 
 
@@ -446,7 +504,7 @@ def _enforce_budget(prompt: Prompt, document: Document, cursor: int, count: _Cou
 
     if whole(pieces) <= total and sum(p.tokens for p in pieces) <= total:
         return prompt
-    for name in ("snippet", "imports", "signatures", "header"):
+    for name in ("snippet", "definitions", "imports", "signatures", "header"):
         pieces = [p for p in pieces if p.name != name]
         if whole(pieces) <= total and sum(p.tokens for p in pieces) <= total:
             return _rebuilt(prompt, pieces, prompt.window_start)

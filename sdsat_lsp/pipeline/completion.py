@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdsat_lsp.config import Settings
-from sdsat_lsp.context import Document, Position, Prompt, Shape, build_prompt
+from sdsat_lsp.context import Document, Position, Prompt, PromptRecipe, Shape, build_prompt
 from sdsat_lsp.pipeline.backend import CompletionBackend
 
 
@@ -46,6 +46,7 @@ def completion_prompt(
     position: Position,
     settings: Settings,
     other_documents: Sequence[Document] = (),
+    recipe: PromptRecipe | None = None,
 ) -> Prompt:
     """The prompt the pipeline sends for this position (also what `sdsat-lsp prompt` shows)."""
     return build_prompt(
@@ -55,6 +56,7 @@ def completion_prompt(
         count_tokens=backend.count_tokens,
         fim=backend.info.fim,
         other_documents=list(other_documents),
+        recipe=recipe,
     )
 
 
@@ -69,16 +71,23 @@ def complete(
     cancelled: Callable[[], bool] = lambda: False,
     on_text: Callable[[str], None] = lambda text: None,
     stop_rules: bool = True,
+    recipe: PromptRecipe | None = None,
+    prompt: Prompt | None = None,
 ) -> CompletionOutcome:
     """Run one completion on `backend` and return it; `on_text` gets the visible text so far.
 
     `documents_lock` is held while the prompt reads the documents (milliseconds), for callers
     whose documents are edited on another thread. `stop_rules=False` generates to the token
     limit (or EOS) and returns the raw text, even where no completion makes sense.
+    `recipe` turns prompt pieces off, and `prompt` replaces the built prompt altogether (the
+    quality benchmark's ablations and peer strategies: the rest of the pipeline is the same).
     """
     started = time.perf_counter()
-    with documents_lock or contextlib.nullcontext():
-        prompt = completion_prompt(backend, document, position, settings, other_documents)
+    if prompt is None:
+        with documents_lock or contextlib.nullcontext():
+            prompt = completion_prompt(
+                backend, document, position, settings, other_documents, recipe
+            )
     prompt_ms = _ms_since(started)
 
     if stop_rules and prompt.shape is Shape.NONE:

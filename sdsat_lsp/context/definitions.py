@@ -1,0 +1,444 @@
+"""Definitions from other open documents of the symbols the code at the cursor uses.
+
+The current document's imports (tree-sitter: Python `import`/`from … import`, JavaScript and
+TypeScript `import … from` and `require(…)`) are resolved to other open documents by path:
+relative specifiers against the document's folder, absolute Python modules by path suffix
+(`pkg.mod` → `…/pkg/mod.py` or `…/pkg/mod/__init__.py`). Of the names they bind, those the
+code around the cursor uses are looked up among the resolved document's top-level definitions
+(`alias.name` for a module bound as a whole), and each gives a short text: its header with the
+docstring (Python) or the doc comment before it (JS/TS), for a class also its methods' headers.
+
+The code "around the cursor" is the snippets' query band (`snippets.query_lines`, complete
+lines ending on a multiple of 8 lines) plus the lines that open the blocks enclosing the
+cursor, found by indentation: text typing at the cursor does not change, so the prompt prefix
+stays stable while typing. Knows nothing of token budgets or prompt layout (prompt.py).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+import tree_sitter
+
+from sdsat_lsp.context.document import Document
+from sdsat_lsp.context.snippets import query_lines
+from sdsat_lsp.context.syntax import indent_width
+
+MAX_DEFINITIONS = 8
+MAX_DOC_LINES = 6  # docstring or doc comment lines kept per definition
+MAX_MEMBERS = 12  # method headers kept per class
+MAX_HEADER_LINES = 6
+_ENCLOSING_LINES = 400  # how far up the enclosing block headers are looked for
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_JS_EXTENSIONS = ("", ".ts", ".tsx", ".js", ".mjs", ".cjs", ".jsx", "/index.ts", "/index.js")
+_JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A name the import binds: `symbol` in module `module` (None: the module itself)."""
+
+    name: str
+    module: str  # the specifier as written: `.fields`, `marshmallow.utils`, `./route`
+    symbol: str | None
+
+
+@dataclass(frozen=True)
+class Definition:
+    uri: str  # the document that defines it
+    name: str
+    text: str  # header, doc and (classes) member headers, as in its file
+
+
+# -- imports of the current document ------------------------------------------------------------
+
+
+def _text(document: Document, node: tree_sitter.Node) -> str:
+    return document.data[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
+
+
+def _top_level(document: Document) -> Iterator[tree_sitter.Node]:
+    if document.tree is None or not document.tree.root_node.child_count:
+        return
+    child: tree_sitter.Node | None = document.tree.root_node.child(0)
+    while child is not None:
+        yield child
+        child = child.next_sibling
+
+
+def bindings(document: Document, before_line: int) -> list[Binding]:
+    """Names bound by the top-level imports that end before `before_line`."""
+    found: list[Binding] = []
+    for node in _top_level(document):
+        if node.end_point[0] >= before_line:
+            break
+        if document.language == "python":
+            found += _python_bindings(document, node)
+        elif document.language in _JS_LANGUAGES:
+            found += _js_bindings(document, node)
+    return found
+
+
+def _python_bindings(document: Document, node: tree_sitter.Node) -> list[Binding]:
+    if node.type == "import_from_statement":
+        module_node = node.child_by_field_name("module_name")
+        if module_node is None:
+            return []
+        module = _text(document, module_node)
+        result = []
+        for name_node in node.children_by_field_name("name"):
+            if name_node.type == "aliased_import":
+                original = name_node.child_by_field_name("name")
+                alias = name_node.child_by_field_name("alias")
+                if original is None or alias is None:
+                    continue
+                symbol, bound = _text(document, original), _text(document, alias)
+            else:
+                symbol = bound = _text(document, name_node)
+            result.append(Binding(bound, module, symbol))
+        return result
+    if node.type == "import_statement":
+        result = []
+        for name_node in node.children_by_field_name("name"):
+            if name_node.type == "aliased_import":
+                original = name_node.child_by_field_name("name")
+                alias = name_node.child_by_field_name("alias")
+                if original is None or alias is None:
+                    continue
+                result.append(Binding(_text(document, alias), _text(document, original), None))
+            else:
+                dotted = _text(document, name_node)
+                result.append(Binding(dotted, dotted, None))  # used as `pkg.mod.name`
+        return result
+    return []
+
+
+def _string_value(document: Document, node: tree_sitter.Node | None) -> str | None:
+    if node is None or node.type != "string":
+        return None
+    return _text(document, node)[1:-1]
+
+
+def _js_bindings(document: Document, node: tree_sitter.Node) -> list[Binding]:
+    if node.type == "import_statement":
+        module = _string_value(document, node.child_by_field_name("source"))
+        if module is None:
+            return []
+        result = []
+        for clause in node.children:
+            if clause.type != "import_clause":
+                continue
+            for part in clause.children:
+                if part.type == "identifier":  # default import
+                    result.append(Binding(_text(document, part), module, None))
+                elif part.type == "namespace_import":
+                    names = [c for c in part.children if c.type == "identifier"]
+                    if names:
+                        result.append(Binding(_text(document, names[0]), module, None))
+                elif part.type == "named_imports":
+                    for spec in part.children:
+                        if spec.type != "import_specifier":
+                            continue
+                        original = spec.child_by_field_name("name")
+                        alias = spec.child_by_field_name("alias") or original
+                        if original is not None and alias is not None:
+                            symbol = _text(document, original)
+                            result.append(Binding(_text(document, alias), module, symbol))
+        return result
+    if node.type in ("lexical_declaration", "variable_declaration"):
+        result = []
+        for declarator in node.children:
+            if declarator.type != "variable_declarator":
+                continue
+            value = declarator.child_by_field_name("value")
+            target = declarator.child_by_field_name("name")
+            if value is None or target is None or value.type != "call_expression":
+                continue
+            function = value.child_by_field_name("function")
+            arguments = value.child_by_field_name("arguments")
+            if function is None or _text(document, function) != "require" or arguments is None:
+                continue
+            strings = [a for a in arguments.children if a.type == "string"]
+            module = _string_value(document, strings[0]) if strings else None
+            if module is None:
+                continue
+            if target.type == "identifier":
+                result.append(Binding(_text(document, target), module, None))
+            elif target.type == "object_pattern":
+                for part in target.children:
+                    if part.type == "shorthand_property_identifier_pattern":
+                        name = _text(document, part)
+                        result.append(Binding(name, module, name))
+                    elif part.type == "pair_pattern":
+                        key = part.child_by_field_name("key")
+                        alias = part.child_by_field_name("value")
+                        if key is not None and alias is not None:
+                            result.append(
+                                Binding(_text(document, alias), module, _text(document, key))
+                            )
+        return result
+    return []
+
+
+# -- resolving a module to an open document -----------------------------------------------------
+
+
+def _path(uri: str) -> str:
+    return unquote(urlparse(uri).path) if "://" in uri else uri
+
+
+def resolve(document: Document, module: str, others: Sequence[Document]) -> Document | None:
+    """The open document that `module`, imported from `document`, names (None if not open)."""
+    by_path = {_path(other.uri): other for other in others if other.uri != document.uri}
+    folder = posixpath.dirname(_path(document.uri))
+    if document.language == "python":
+        dots = len(module) - len(module.lstrip("."))
+        parts = [part for part in module[dots:].split(".") if part]
+        if dots:
+            base = folder
+            for _ in range(dots - 1):
+                base = posixpath.dirname(base)
+            stem = posixpath.join(base, *parts)
+            candidates = [stem + ".py", posixpath.join(stem, "__init__.py")]
+            return next((by_path[c] for c in candidates if c in by_path), None)
+        suffixes = ("/" + "/".join(parts) + ".py", "/" + "/".join([*parts, "__init__.py"]))
+        for path, other in sorted(by_path.items()):
+            if path.endswith(suffixes):
+                return other
+        return None
+    if document.language in _JS_LANGUAGES and module.startswith("."):
+        stem = posixpath.normpath(posixpath.join(folder, module))
+        for extension in _JS_EXTENSIONS:
+            if stem + extension in by_path:
+                return by_path[stem + extension]
+    return None
+
+
+# -- definitions in a document ------------------------------------------------------------------
+
+
+def _definition_node(node: tree_sitter.Node) -> tree_sitter.Node:
+    """The definition inside `export …` and decorated definitions."""
+    if node.type in ("export_statement", "decorated_definition"):
+        inner = node.child_by_field_name("declaration") or node.child_by_field_name("definition")
+        if inner is not None:
+            return inner
+    return node
+
+
+def _names(document: Document, node: tree_sitter.Node) -> list[str]:
+    name = node.child_by_field_name("name")
+    if name is not None:
+        return [_text(document, name)]
+    if node.type in ("lexical_declaration", "variable_declaration"):
+        return [
+            _text(document, target)
+            for declarator in node.children
+            if declarator.type == "variable_declarator"
+            and (target := declarator.child_by_field_name("name")) is not None
+            and target.type == "identifier"
+        ]
+    if node.type == "expression_statement" and node.child_count:
+        first = node.children[0]
+        left = first.child_by_field_name("left") if first.type == "assignment" else None
+        if left is not None and left.type == "identifier":
+            return [_text(document, left)]
+    return []
+
+
+def _index(document: Document) -> dict[str, tree_sitter.Node]:
+    cached = document.derived.get("definition_index")
+    if cached is not None:
+        return cached
+    index: dict[str, tree_sitter.Node] = {}
+    for node in _top_level(document):
+        inner = _definition_node(node)
+        for name in _names(document, inner):
+            index.setdefault(name, node)
+    document.derived["definition_index"] = index
+    return index
+
+
+def _lines(document: Document, node: tree_sitter.Node) -> list[str]:
+    return _text(document, node).split("\n")
+
+
+def _header(document: Document, node: tree_sitter.Node) -> str:
+    """From the definition's first line to its body (Python `:`, brace `{`)."""
+    body = node.child_by_field_name("body")
+    start = document.line_start(node.start_point[0])
+    start_byte = document.byte_offset(start)
+    if body is None:  # a constant or type alias: its first lines
+        lines = _lines(document, node)
+        indent = document.text[start : document.char_offset(node.start_byte)]
+        return indent + "\n".join(lines[:MAX_HEADER_LINES]).rstrip()
+    end_byte = body.start_byte + (
+        1 if document.data[body.start_byte : body.start_byte + 1] == b"{" else 0
+    )
+    header = document.data[start_byte:end_byte].decode("utf-8", errors="replace").rstrip()
+    return "\n".join(header.split("\n")[:MAX_HEADER_LINES])
+
+
+def _python_doc(document: Document, node: tree_sitter.Node) -> str:
+    body = node.child_by_field_name("body")
+    if body is None or not body.named_child_count:
+        return ""
+    first = body.named_children[0]
+    if first.type != "expression_statement" or not first.named_child_count:
+        return ""
+    if first.named_children[0].type != "string":
+        return ""
+    indent = " " * indent_width(document.line_text(first.start_point[0]))
+    lines = _lines(document, first)
+    kept = lines[:MAX_DOC_LINES]
+    text = indent + "\n".join(kept).rstrip()
+    if len(lines) > MAX_DOC_LINES:
+        quote = '"""' if lines[0].lstrip().startswith('"""') else "'''"
+        text += "\n" + indent + "..." + quote
+    return text
+
+
+def _js_doc(document: Document, node: tree_sitter.Node) -> str:
+    previous = node.prev_sibling
+    if (
+        previous is None
+        or previous.type != "comment"
+        or previous.end_point[0] + 1 < node.start_point[0]
+    ):
+        return ""
+    lines = _lines(document, previous)
+    indent = " " * indent_width(document.line_text(previous.start_point[0]))
+    if len(lines) > MAX_DOC_LINES:
+        lines = [*lines[: MAX_DOC_LINES - 1], " */"]
+    return indent + "\n".join(lines).rstrip()
+
+
+def _members(document: Document, node: tree_sitter.Node) -> list[str]:
+    body = node.child_by_field_name("body")
+    if body is None:
+        return []
+    headers: list[str] = []
+    for child in body.named_children:
+        inner = _definition_node(child)
+        if "function" in inner.type or "method" in inner.type:
+            name = inner.child_by_field_name("name")
+            if (
+                name is not None
+                and _text(document, name).startswith("_")
+                and not _text(document, name).startswith("__init__")
+            ):
+                continue  # private helpers: not what the caller's code uses
+            headers.append(_header(document, inner))
+            if len(headers) == MAX_MEMBERS:
+                break
+    return headers
+
+
+def describe(document: Document, node: tree_sitter.Node) -> str:
+    inner = _definition_node(node)
+    python = document.language == "python"
+    doc = _python_doc(document, inner) if python else _js_doc(document, node)
+    header = _header(document, inner)
+    if inner.child_by_field_name("body") is None:
+        return (doc + "\n" if doc else "") + header
+    parts = [header] if python else ([doc, header] if doc else [header])
+    if python and doc:
+        parts.append(doc)
+    if "class" in inner.type:
+        parts += _members(document, inner)
+    body_indent = " " * (indent_width(header) + 4)
+    parts.append(body_indent + "..." if python else body_indent + "/* … */ }")
+    if "class" in inner.type and not python:
+        parts[-1] = " " * indent_width(header) + "}"
+    return "\n".join(part for part in parts if part)
+
+
+# -- what the code at the cursor uses -----------------------------------------------------------
+
+
+def query_text(document: Document, cursor_line: int) -> str:
+    """The snippets' query band plus the headers of the blocks enclosing the cursor line."""
+    start, end = query_lines(cursor_line)
+    band = (
+        document.text[document.line_start(start) : document.line_end(end - 1)]
+        if end > start
+        else ""
+    )
+    headers = []
+    current: int | None = None
+    for line in range(cursor_line - 1, max(-1, cursor_line - _ENCLOSING_LINES), -1):
+        text = document.line_text(line)
+        if not text.strip():
+            continue
+        width = indent_width(text)
+        if current is None or width < current:
+            headers.append(text)
+            current = width
+            if width == 0:
+                break
+    return band + "\n" + "\n".join(reversed(headers))
+
+
+def used_definitions(
+    document: Document, cursor_line: int, others: Sequence[Document]
+) -> list[Definition]:
+    """Definitions in `others` of the imported names the code at the cursor uses, the most
+    recently used first (the last use in the query text decides), at most MAX_DEFINITIONS."""
+    if document.tree is None or not others:
+        return []
+    query = query_text(document, cursor_line)
+    last_use: dict[str, int] = {}
+    for match in _IDENTIFIER.finditer(query):
+        last_use[match.group()] = match.start()
+    attribute_uses = {
+        (match.group(1), match.group(2)): match.start()
+        for match in re.finditer(r"([^\W\d][\w.]*)\.([^\W\d]\w*)", query)
+    }
+    wanted: list[tuple[int, Binding, str]] = []
+    for binding in _with_submodules(
+        document, bindings(document, query_lines(cursor_line)[1] or cursor_line), others
+    ):
+        if binding.symbol is not None and binding.name in last_use:
+            wanted.append((last_use[binding.name], binding, binding.symbol))
+        elif binding.symbol is None:
+            for (owner, attribute), position in attribute_uses.items():
+                if owner == binding.name:
+                    wanted.append((position, binding, attribute))
+            if binding.name in last_use and "." not in binding.name:
+                # `var Route = require('./route')`: the module's own `Route`
+                wanted.append((last_use[binding.name], binding, binding.name))
+    wanted.sort(key=lambda item: -item[0])
+    found: list[Definition] = []
+    seen: set[tuple[str, str]] = set()
+    for _, binding, symbol in wanted:
+        target = resolve(document, binding.module, others)
+        if target is None or (target.uri, symbol) in seen:
+            continue
+        node = _index(target).get(symbol)
+        if node is None:
+            continue
+        seen.add((target.uri, symbol))
+        found.append(Definition(target.uri, symbol, describe(target, node)))
+        if len(found) == MAX_DEFINITIONS:
+            break
+    return found
+
+
+def _with_submodules(
+    document: Document, found: list[Binding], others: Sequence[Document]
+) -> list[Binding]:
+    """`from . import fields` binds a module, not a symbol: rebind it as a module."""
+    if document.language != "python":
+        return found
+    result = []
+    for binding in found:
+        if binding.symbol is not None:
+            joined = binding.module + ("" if binding.module.endswith(".") else ".") + binding.symbol
+            if resolve(document, joined, others) is not None:
+                binding = Binding(binding.name, joined, None)
+        result.append(binding)
+    return result
