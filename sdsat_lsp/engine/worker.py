@@ -1,4 +1,5 @@
-"""One worker thread owns the Engine; jobs are keyed (by document) and the latest wins.
+"""One worker thread owns the backend (the local Engine, or a remote engine's client); jobs are
+keyed (by document) and the latest wins.
 
 Submitting a job for a key cancels the older job with that key: a queued one is dropped
 without running (its future is cancelled), a running one sees its CancelToken set and stops
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # the worker itself must not import torch (see engine/__init__)
-    from sdsat_lsp.engine.engine import Engine
+    from sdsat_lsp.pipeline.backend import CompletionBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class CancelToken:
 @dataclass
 class _Job(Generic[T]):
     key: str
-    run: Callable[[Engine, CancelToken], T]
+    run: Callable[[CompletionBackend, CancelToken], T]
     future: concurrent.futures.Future[T] = field(default_factory=concurrent.futures.Future)
     token: CancelToken = field(default_factory=CancelToken)
 
@@ -48,10 +49,20 @@ class _Job(Generic[T]):
 _STOP = object()
 
 
+def close_backend(backend: object) -> None:
+    """Release what a backend holds beyond memory (a remote one's connections and thread)."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.exception("closing the backend failed")
+
+
 class CompletionWorker:
-    def __init__(self, load: Callable[[], Engine]) -> None:
+    def __init__(self, load: Callable[[], CompletionBackend]) -> None:
         self._load = load
-        self._engine: Engine | None = None
+        self._engine: CompletionBackend | None = None
         self._load_error: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self._latest: dict[str, _Job[Any]] = {}
@@ -60,7 +71,7 @@ class CompletionWorker:
         self._thread.start()
 
     def submit(
-        self, key: str, job: Callable[[Engine, CancelToken], T]
+        self, key: str, job: Callable[[CompletionBackend, CancelToken], T]
     ) -> concurrent.futures.Future[T]:
         entry: _Job[T] = _Job(key, job)
         with self._lock:
@@ -72,17 +83,20 @@ class CompletionWorker:
         self._queue.put(entry)
         return entry.future
 
-    def call(self, job: Callable[[Engine, CancelToken], T]) -> concurrent.futures.Future[T]:
+    def call(
+        self, job: Callable[[CompletionBackend, CancelToken], T]
+    ) -> concurrent.futures.Future[T]:
         """Run a job that no later job supersedes (status queries, benchmarks)."""
         entry: _Job[T] = _Job("", job)
         self._queue.put(entry)
         return entry.future
 
-    def reload(self, load: Callable[[], Engine]) -> None:
+    def reload(self, load: Callable[[], CompletionBackend]) -> None:
         """Swap in a new loader; the next job loads with it (after queued jobs finish)."""
 
         def swap() -> None:
             self._load = load
+            close_backend(self._engine)
             self._engine = None
             self._load_error = None
 
@@ -94,8 +108,10 @@ class CompletionWorker:
                 job.token.cancel()
         self._queue.put(_STOP)
         self._thread.join(timeout=timeout)
+        if not self._thread.is_alive():
+            close_backend(self._engine)
 
-    def engine(self) -> Engine:
+    def engine(self) -> CompletionBackend:
         """Only from inside a job (the worker thread): the loaded engine, loading on first use."""
         if self._engine is None:
             if self._load_error is not None:

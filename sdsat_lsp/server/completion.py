@@ -28,7 +28,7 @@ from sdsat_lsp.pipeline import complete
 from sdsat_lsp.server.latency import LatencyRecord
 
 if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
-    from sdsat_lsp.engine import Engine
+    from sdsat_lsp.pipeline.backend import CompletionBackend
 
 
 def elapsed_ms(since: float) -> float:
@@ -78,7 +78,7 @@ class CompletionResult:
 
 
 def run_completion(
-    engine: Engine,
+    engine: CompletionBackend,
     token: CancelToken,
     ticket: CompletionTicket,
     send_text: Callable[[str], None],
@@ -96,6 +96,7 @@ def run_completion(
             ticket.stale.set()  # closed or edited since the request: nothing to complete
             return CompletionResult("", "cancelled")
         others = [d for d in ticket.documents.documents() if d.uri != ticket.uri]
+    record.backend = str(getattr(engine.info, "backend", "local"))
     # An edit from here on marks the ticket stale before it changes the document, so the
     # pipeline's cancellation check after the prompt catches it.
     outcome = complete(

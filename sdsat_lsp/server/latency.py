@@ -35,6 +35,13 @@ ENGINE_FIELDS = (
     "accepted_per_round",
     "tokens_per_pass",
     "tokens_per_second",
+    # a remote engine (sdsat_lsp/remote): network and engine clocks, what the engine reported
+    "backend",
+    "connect_ms",
+    "first_byte_ms",
+    "first_token_ms",
+    "usage_prompt_tokens",
+    "usage_completion_tokens",
 )
 
 
@@ -72,6 +79,14 @@ class LatencyRecord:
     accepted_per_round: float = 0.0
     tokens_per_pass: float = 0.0
     tokens_per_second: float = 0.0
+    backend: str = "local"
+    # Remote engine only (null for the local one), milliseconds from sending the request:
+    # a new connection (0 when one was reused), the response headers, the first token.
+    connect_ms: float | None = None
+    first_byte_ms: float | None = None
+    first_token_ms: float | None = None
+    usage_prompt_tokens: int | None = None  # the engine's own count (`usage`), when it sent one
+    usage_completion_tokens: int | None = None
     error: str = ""
     # Document text: only filled (and only written) when logLevel is debug.
     debug: dict[str, Any] = field(default_factory=dict)

@@ -1,8 +1,13 @@
 """The model's lifecycle as the server sees it: loading → ready | error, reload on new settings.
 
-Owns the `CompletionWorker` (the one thread that owns the engine) and the status the server
+Owns the `CompletionWorker` (the one thread that owns the backend) and the status the server
 reports (`sdsat/status`). Callbacks run on whichever thread finished the work (usually the
 worker); the server makes them thread-safe. Knows nothing of LSP.
+
+With `backend: openai` the worker holds a `RemoteBackend` (no torch is imported): "loading" asks
+the engine for its models, and the state then follows the engine: every request that fails
+sets `error` with the reason, the next one that gets an answer sets `ready` again, so an engine
+that comes back needs no restart and no settings change.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sdsat_lsp.config import Settings, camel_case
 from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
 
 if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
-    from sdsat_lsp.engine import Engine, EngineInfo
+    from sdsat_lsp.pipeline.backend import CompletionBackend
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,11 @@ ENGINE_SETTINGS = (
     "quantize",
     "compile",
     "threads",
+    "backend",
+    "backend_url",
+    "backend_model",
+    "backend_api_key_env",
+    "backend_timeout_ms",
 )
 LOAD_KEY = "sdsat/model"
 
@@ -54,6 +64,7 @@ class ModelStatus:
     last_latency_ms: float | None = None
     context_length: int | None = None  # the model's positions (max_position_embeddings)
     forward: str = ""  # what runs the forward passes, and why (engine/forward/select.py)
+    backend: str = "local"  # local | openai (a remote engine: `device` is its URL)
 
     def to_wire(self) -> dict[str, Any]:
         return {camel_case(name): value for name, value in asdict(self).items()}
@@ -81,6 +92,12 @@ class ModelHost:
     def ready(self) -> bool:
         return self._status.state == "ready"
 
+    @property
+    def refuses_completions(self) -> bool:
+        """A local model that failed to load stays failed until the settings change; a remote
+        engine in error is still asked (that is how its recovery is noticed)."""
+        return self._status.state == "error" and self._status.backend == "local"
+
     def needs_reload(self, settings: Settings) -> bool:
         if self._settings is None:
             return True
@@ -92,13 +109,23 @@ class ModelHost:
             self._loads += 1
             load_number = self._loads
             self._settings = settings
-        self._set_status(ModelStatus(state="loading", model=settings.model))
+        backend = settings.backend
+        self._set_status(ModelStatus(state="loading", model=settings.model, backend=backend))
 
         def progress(message: str) -> None:
             if load_number == self._loads:
                 self._on_progress(message)
 
-        def load_engine() -> Engine:
+        def engine_health(reason: str | None) -> None:
+            if load_number == self._loads and self._status.state != "loading":
+                self._engine_health(reason)
+
+        def load_engine() -> CompletionBackend:
+            if backend != "local":
+                from sdsat_lsp.remote import RemoteBackend
+
+                progress(f"connecting to the engine at {settings.backend_url}")
+                return RemoteBackend(settings, on_health=engine_health)
             from sdsat_lsp.engine.engine import Engine
 
             return Engine.load(settings, progress=progress)
@@ -108,14 +135,16 @@ class ModelHost:
         else:
             self._worker.reload(load_engine)
 
-        def engine_info(engine: Engine, token: CancelToken) -> tuple[EngineInfo, int | None]:
-            return engine.info, model_context_length(engine)
+        def engine_info(engine: CompletionBackend, token: CancelToken) -> LoadResult:
+            check = getattr(engine, "check", None)  # a remote engine: is it there?
+            problem = check() if callable(check) else None
+            return engine.info, model_context_length(engine), problem
 
         result: Future[ModelStatus] = Future()
         loaded = self._worker.submit(LOAD_KEY, engine_info)
 
-        def finish(future: Future[tuple[EngineInfo, int | None]]) -> None:
-            status = status_after_load(settings.model, future)
+        def finish(future: Future[LoadResult]) -> None:
+            status = status_after_load(settings.model, future, backend)
             if load_number == self._loads:
                 self._set_status(status)
             result.set_result(status)
@@ -123,7 +152,7 @@ class ModelHost:
         loaded.add_done_callback(finish)
         return result
 
-    def submit(self, key: str, job: Callable[[Engine, CancelToken], T]) -> Future[T]:
+    def submit(self, key: str, job: Callable[[CompletionBackend, CancelToken], T]) -> Future[T]:
         if self._worker is None:
             raise RuntimeError("the model host has not been started")
         return self._worker.submit(key, job)
@@ -137,34 +166,57 @@ class ModelHost:
         if worker is not None:
             worker.shutdown(timeout)
 
+    def _engine_health(self, reason: str | None) -> None:
+        """A remote engine answered (None) or failed (the reason): report changes only."""
+        status = self._status
+        if reason is None and status.state != "ready":
+            self._set_status(replace(status, state="ready", message=""))
+        elif reason is not None and (status.state, status.message) != ("error", reason):
+            self._set_status(replace(status, state="error", message=reason))
+
     def _set_status(self, status: ModelStatus) -> None:
         last = self._status.last_latency_ms
         self._status = replace(status, last_latency_ms=status.last_latency_ms or last)
         self._on_status(self._status)
 
 
-def model_context_length(engine: Engine) -> int | None:
-    config = getattr(getattr(engine.loaded, "model", None), "config", None)
+def model_context_length(engine: CompletionBackend) -> int | None:
+    remote = getattr(engine, "context_length", None)  # what a remote engine reported
+    if isinstance(remote, int) and remote > 0:
+        return remote
+    config = getattr(getattr(getattr(engine, "loaded", None), "model", None), "config", None)
     value = getattr(config, "max_position_embeddings", None)
     return value if isinstance(value, int) and value > 0 else None
 
 
-def status_after_load(model: str, future: Future[tuple[EngineInfo, int | None]]) -> ModelStatus:
+# What the load job hands back: the backend's info, its context length, and (a remote
+# engine) why it cannot answer now, or None.
+LoadResult = tuple[Any, int | None, str | None]
+
+
+def status_after_load(
+    model: str, future: Future[LoadResult], backend: str = "local"
+) -> ModelStatus:
     if future.cancelled():
-        return ModelStatus(state="error", model=model, message="model loading was cancelled")
+        return ModelStatus(
+            state="error", model=model, message="model loading was cancelled", backend=backend
+        )
     error = future.exception()
     if error is not None:
         logger.error("model %s failed to load: %s", model, error)
-        return ModelStatus(state="error", model=model, message=str(error) or type(error).__name__)
-    info, context_length = future.result()
+        message = str(error) or type(error).__name__
+        return ModelStatus(state="error", model=model, message=message, backend=backend)
+    info, context_length, problem = future.result()
     return ModelStatus(
-        state="ready",
+        state="error" if problem else "ready",
         model=info.model_name,
         device=info.device,
-        dtype=str(info.dtype),
+        dtype=str(getattr(info, "dtype", "")),
         strategy=info.strategy,
         k=info.k,
         fim=info.fim,
+        message=problem or "",
         context_length=context_length,
-        forward=info.forward,
+        forward=str(getattr(info, "forward", "")),
+        backend=backend,
     )

@@ -235,11 +235,26 @@ class SdsatServer(LanguageServer):
         self.protocol.notify(STATUS_METHOD, status.to_wire())
         if status.state == "ready":
             self.check_against_model()
+        if status.backend != "local":
+            self.engine_state_changed(status)
+            return
         if status.state == "error" and status.message != self._shown_model_error:
             self._shown_model_error = status.message
             self.show_message(
                 f"sdsat-lsp: model {status.model!r} did not load: {status.message}. "
                 "Completions are off until a settings change loads a model.",
+                types.MessageType.Error,
+            )
+
+    def engine_state_changed(self, status: ModelStatus) -> None:
+        """A remote engine: one Error message per outage (the status carries each reason)."""
+        if status.state == "ready":
+            self._shown_model_error = ""
+        elif status.state == "error" and not self._shown_model_error:
+            self._shown_model_error = status.message
+            self.show_message(
+                f"sdsat-lsp: inference engine: {status.message}. Completions are empty until "
+                "it answers again; no restart needed.",
                 types.MessageType.Error,
             )
 
@@ -427,7 +442,7 @@ class SdsatServer(LanguageServer):
         except InvalidPosition as error:
             self.reject(request_id, uri, document.version, received, f"bad position: {error}")
             return empty
-        if self.model.status.state == "error":
+        if self.model.refuses_completions:
             message = f"model not loaded: {self.model.status.message}"
             self.reject(request_id, uri, document.version, received, message)
             return empty
@@ -502,7 +517,10 @@ class SdsatServer(LanguageServer):
         if isinstance(result, BaseException) and not ended_cancelled:
             record.outcome = "error"
             record.error = f"{type(result).__name__}: {result}"
-            logger.error("completion %s failed", ticket.request_id, exc_info=result)
+            if type(result).__name__ == "EngineError":  # the engine's state, not our bug
+                logger.warning("completion %s: %s", ticket.request_id, result)
+            else:
+                logger.error("completion %s failed", ticket.request_id, exc_info=result)
         elif ticket.client_cancelled.is_set() or ticket.superseded.is_set():
             record.outcome = "cancelled"
         elif ticket.stale.is_set() or self.current_version(ticket.uri) != ticket.version:
