@@ -25,8 +25,10 @@ import json
 import logging
 import os
 import queue
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -266,15 +268,12 @@ class EngineConnection:
         if isinstance(error, httpx.TimeoutException):
             return EngineError(f"the engine at {shown} timed out ({timeout}): {detail}")
         if isinstance(error, httpx.ConnectError):
-            lowered = detail.lower()
-            if (
-                "name or service not known" in lowered
-                or "nodename nor servname" in lowered
-                or ("temporary failure in name resolution" in lowered)
-            ):
+            causes = list(error_chain(error))
+            text = " ".join(str(cause).lower() for cause in causes)
+            if any(isinstance(c, socket.gaierror) for c in causes) or "name or service" in text:
                 host = urlsplit(self.endpoint.base).hostname
                 return EngineError(f"cannot resolve the engine's host {host!r} ({shown})")
-            if "refused" in lowered:
+            if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text:
                 return EngineError(
                     f"cannot connect to the engine at {shown}: connection refused (is it running?)"
                 )
@@ -309,6 +308,16 @@ class EngineConnection:
             wait = f"; new requests wait {retry:g} s (Retry-After)" if retry else ""
             return EngineError(f"the engine at {shown} is busy (HTTP {status}{said}){wait}", retry)
         return EngineError(f"the engine at {shown} answered HTTP {status}{said}")
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it (httpx wraps the OSError that says what happened)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def error_message(body: str) -> str:
