@@ -35,6 +35,13 @@ SERVER_SETTINGS = (
     "quantize",
     "compile",
     "threads",
+    # a remote engine (`--backend openai --backend-url http://host:8000/v1`): the same replay
+    # measures keystroke → first delta through it
+    "backend",
+    "backend_url",
+    "backend_model",
+    "backend_api_key_env",
+    "backend_timeout_ms",
 )
 DEFAULTS = {"max_new_tokens": 32}
 
@@ -140,7 +147,7 @@ async def replay_once(
         requests = await replay(session, typing, config)
         await asyncio.sleep(0.2)  # the last latency lines follow the answers
         summary = summarize_replay(requests, session.latency_records, prefix_reuse)
-        summary["server"] = {k: status.get(k) for k in ("model", "device", "dtype", "k")}
+        summary["server"] = {k: status.get(k) for k in ("model", "device", "dtype", "k", "backend")}
         summary["server"]["forward"] = status.get("forward")
         summary["server_ready_s"] = round(ready_s, 1)
         return summary
@@ -157,8 +164,10 @@ async def run_lsp_bench(
 ) -> list[dict[str, Any]]:
     log = log or sys.stderr  # looked up per call: a default bound at import goes stale
     rows = []
+    # A remote engine manages its own prefix cache: prefixReuse changes nothing there.
+    remote = config.options.get("backend", "local") != "local"
     for typing in sessions:
-        for prefix_reuse in (True, False):
+        for prefix_reuse in (True,) if remote else (True, False):
             row = await replay_once(typing, config, prefix_reuse, log)
             rows.append({"session": typing.name, "source": typing.source} | row)
     return rows

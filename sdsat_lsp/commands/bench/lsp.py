@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     rows = asyncio.run(run_lsp_bench(sessions, config))
     args.output.mkdir(parents=True, exist_ok=True)
-    stem = args.output / f"lsp-{slug(settings.model)}"
+    remote = "" if settings.backend == "local" else f"-{settings.backend}"
+    stem = args.output / f"lsp-{slug(settings.model)}{remote}"
     result: dict[str, Any] = {
         "config": options | {"debounceMs": debounce, "timeScale": args.time_scale},
         "machine": machine,
@@ -87,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown_table(rows)
     strategy = rows[0]["strategy"] if rows else settings.strategy
+    backend = "" if settings.backend == "local" else f" via {settings.backend_url}"
     header = (
-        f"### LSP replay: {settings.model}, strategy {strategy}, {settings.max_new_tokens} new "
+        f"### LSP replay: {settings.model}{backend}, strategy {strategy}, "
+        f"{settings.max_new_tokens} new "
         f"tokens at most, debounce {debounce:.0f} ms, {machine['date']}\n\n"
     )
     stem.with_suffix(".md").write_text(header + table)
