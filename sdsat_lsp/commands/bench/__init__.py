@@ -1,4 +1,4 @@
-"""`sdsat-lsp bench decode | passes | lsp | context | stop-rules | gpu-shape | soak`.
+"""`sdsat-lsp bench decode | passes | lsp | context | stop-rules | gpu-shape | quality | soak`.
 
 One module each.
 
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "context": ("context", "prompt building on a 10,000-line file"),
     "stop-rules": ("stop_rules", "stop rules on the default model: tokens saved, boundaries"),
     "gpu-shape": ("gpu_shape", "pass cost and equivalence on a 7B-shaped model (CUDA)"),
+    "quality": ("quality", "completion quality on held-out code per prompt strategy, HumanEval"),
     "soak": ("soak", "a bounded typing soak: RSS over time, errors, latency percentiles"),
 }
 
