@@ -124,3 +124,44 @@ def test_the_remote_backend_starts_without_torch(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_profile_reports_the_remote_fields(tmp_path) -> None:
+    from sdsat_lsp.remote.backend import RemoteStats
+    from sdsat_lsp.server.latency import LatencyRecord, format_record
+
+    lines = []
+    for index, first_token in enumerate((40.0, 60.0, 80.0)):
+        record = LatencyRecord(request_id=index, uri="file:///a.py", version=1)
+        stats = RemoteStats(
+            prompt_tokens=100,
+            new_tokens=8,
+            total_ms=first_token + 20,
+            finish_reason="eos",
+            connect_ms=0.0,
+            first_byte_ms=first_token - 10,
+            first_token_ms=first_token,
+            tokens_per_second=120.0,
+            usage_prompt_tokens=101,
+            usage_completion_tokens=8,
+            reused_prefix_tokens=96,
+            engine_finish_reason="stop",
+        )
+        record.add_engine_stats(stats.to_dict())
+        lines.append(format_record(record))
+    local = format_record(LatencyRecord(request_id=9, uri="file:///a.py", version=1))
+    assert json.loads(local)["first_token_ms"] is None  # the local engine has no such clock
+    log = tmp_path / "latency.jsonl"
+    log.write_text("\n".join([*lines, local]) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sdsat_lsp", "profile", str(log), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    fields = json.loads(result.stdout)["fields"]
+    assert fields["first_token_ms"] == {"count": 3, "p50": 60.0, "p90": 76.0, "p99": 79.6}
+    assert fields["connect_ms"]["p50"] == 0.0 and fields["first_byte_ms"]["p50"] == 50.0
+    assert fields["usage_prompt_tokens"]["p50"] == 101.0
+    assert fields["reused_prefix_tokens"]["p50"] == 96.0
