@@ -2,7 +2,8 @@
 
 The completion pipeline the server runs (`sdsat_lsp.pipeline.complete`: tree-sitter prompt,
 generation with stop rules, the text an editor would show); `--json` prints one object
-`{"text": ..., "stats": {...}}` instead.
+`{"text": ..., "stats": {...}}` instead. With `--backend openai --backend-url URL` the completion
+comes from that engine (docs/remote.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sdsat_lsp.commands.arguments import (
     settings_from_args,
 )
 from sdsat_lsp.commands.errors import CommandError
+from sdsat_lsp.config import Settings
+from sdsat_lsp.pipeline import CompletionBackend
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,11 +35,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_flags(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from sdsat_lsp.context import DocumentStore, InvalidPosition, Position, language_for
+def load_backend(settings: Settings, fim_template: str | None) -> CompletionBackend:
+    """The local engine, or a remote engine that answered (else a CommandError saying why)."""
+    if settings.backend != "local":
+        from sdsat_lsp.remote import EngineError, RemoteBackend
+
+        try:
+            remote = RemoteBackend(settings)
+        except EngineError as error:
+            raise CommandError(str(error)) from error
+        if (problem := remote.check()) is not None:
+            remote.close()
+            raise CommandError(problem)
+        return remote
     from sdsat_lsp.engine import Engine, StrategyError
     from sdsat_lsp.model import ModelLoadError
+
+    try:
+        return Engine.load(settings, fim_template=fim_template)
+    except (ModelLoadError, StrategyError) as error:
+        raise CommandError(str(error)) from error
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdsat_lsp.context import DocumentStore, InvalidPosition, Position, language_for
     from sdsat_lsp.pipeline import complete
+    from sdsat_lsp.remote.http import EngineError
 
     settings = settings_from_args(args)
     text = read_source(args.file)
@@ -50,10 +74,7 @@ def run(args: argparse.Namespace) -> int:
         document.offset_at(position)
     except InvalidPosition as error:
         raise CommandError(str(error)) from error
-    try:
-        engine = Engine.load(settings, fim_template=args.fim_template)
-    except (ModelLoadError, StrategyError) as error:
-        raise CommandError(str(error)) from error
+    engine = load_backend(settings, args.fim_template)
     printed = ""
 
     def show(visible: str) -> None:
@@ -64,9 +85,16 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             printed = visible
 
-    outcome = complete(
-        engine, document, position, settings, on_text=show, stop_rules=not args.no_stop_rules
-    )
+    try:
+        outcome = complete(
+            engine, document, position, settings, on_text=show, stop_rules=not args.no_stop_rules
+        )
+    except EngineError as error:
+        raise CommandError(str(error)) from error
+    finally:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
     stats = outcome.stats
     result = {
         "text": outcome.text,
@@ -81,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         summary = stats or {"note": "no completion here (cursor position)"}
         print(
-            json.dumps({"model": dataclasses.asdict(engine.info), "stats": summary}),
+            json.dumps({"model": dataclasses.asdict(engine.info), "stats": summary}),  # type: ignore[call-overload]
             file=sys.stderr,
         )
     return 0
