@@ -9,9 +9,11 @@ code around the cursor uses are looked up among the resolved document's top-leve
 docstring (Python) or the doc comment before it (JS/TS), for a class also its methods' headers.
 
 The code "around the cursor" is the snippets' query band (`snippets.query_lines`, complete
-lines ending on a multiple of 8 lines) plus the lines that open the blocks enclosing the
-cursor, found by indentation: text typing at the cursor does not change, so the prompt prefix
-stays stable while typing. Knows nothing of token budgets or prompt layout (prompt.py).
+lines ending on a multiple of 8 lines, imports left out) plus the lines that open the blocks
+enclosing the cursor, found by indentation, and the cursor's line when it is a complete block
+header (`def f(x: Schema):|`): text that typing inside a line does not change, so the prompt
+prefix stays stable while typing (it may change when a line ends in `:` or `{`, or when the
+band moves on). Knows nothing of token budgets or prompt layout (prompt.py).
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ def _top_level(document: Document) -> Iterator[tree_sitter.Node]:
     while child is not None:
         yield child
         child = child.next_sibling
+
+
+def _import_lines(document: Document, before_line: int) -> set[int]:
+    lines: set[int] = set()
+    for node in _top_level(document):
+        if node.start_point[0] >= before_line:
+            break
+        if node.type in document.spec.import_types or _js_bindings(document, node):
+            lines.update(range(node.start_point[0], node.end_point[0] + 1))
+    return lines
 
 
 def bindings(document: Document, before_line: int) -> list[Binding]:
@@ -361,25 +373,21 @@ def describe(document: Document, node: tree_sitter.Node) -> str:
 
 
 def query_text(document: Document, cursor_line: int) -> str:
-    """The snippets' query band plus the headers of the blocks enclosing the cursor line."""
+    """The snippets' query band plus the headers of the blocks enclosing the cursor line,
+    without the import statements (naming a name is not using it)."""
     start, end = query_lines(cursor_line)
-    band = (
-        document.text[document.line_start(start) : document.line_end(end - 1)]
-        if end > start
-        else ""
-    )
-    headers = []
-    current: int | None = None
+    imports = _import_lines(document, end)
+    band = "\n".join(document.line_text(line) for line in range(start, end) if line not in imports)
+    typed = document.line_text(cursor_line)
+    headers = [typed] if typed.rstrip().endswith((":", "{")) else []
+    current = indent_width(typed)
     for line in range(cursor_line - 1, max(-1, cursor_line - _ENCLOSING_LINES), -1):
+        if current == 0:
+            break
         text = document.line_text(line)
-        if not text.strip():
-            continue
-        width = indent_width(text)
-        if current is None or width < current:
+        if text.strip() and indent_width(text) < current:
             headers.append(text)
-            current = width
-            if width == 0:
-                break
+            current = indent_width(text)
     return band + "\n" + "\n".join(reversed(headers))
 
 

@@ -295,22 +295,17 @@ def _definitions(
     if budget <= 0 or not others:
         return []
     by_source: dict[str, list[str]] = {}
-    left = budget
+    pieces: dict[str, PromptPiece] = {}
     for definition in used_definitions(document, cursor_line, others):
-        text = _commented(document, definition.text)
-        if not count.within(text, left):
-            continue
-        by_source.setdefault(definition.uri, []).append(definition.text)
-        left -= count(text)
-    pieces: list[PromptPiece] = []
-    for uri, texts in by_source.items():
-        title = f"Definitions from {_display_path(uri)}:"
+        texts = [*by_source.get(definition.uri, []), definition.text]
+        title = f"Definitions from {_display_path(definition.uri)}:"
         text = _commented(document, title + "\n" + "\n".join(texts))
-        pieces.append(PromptPiece("definitions", text, count(text), uri))
-    while pieces and sum(piece.tokens for piece in pieces) > budget:
-        pieces.pop()  # titles and joins can tip the sum over: drop the least recent source
-    pieces.reverse()
-    return pieces
+        others_tokens = sum(p.tokens for uri, p in pieces.items() if uri != definition.uri)
+        if not count.within(text, budget - others_tokens):
+            continue
+        by_source[definition.uri] = texts
+        pieces[definition.uri] = PromptPiece("definitions", text, count(text), definition.uri)
+    return list(reversed(pieces.values()))
 
 
 def _scope(

@@ -258,6 +258,20 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def row_from_dict(data: dict[str, Any]) -> Row:
+    return Row(**{**data, "score": Score(**data["score"])})
+
+
+def complete_points(rows: Sequence[Row], strategies: Sequence[str]) -> list[Row]:
+    """The rows of the points every strategy ran on (a run stopped early leaves a last
+    point part-done)."""
+    done: dict[str, set[str]] = {}
+    for row in rows:
+        done.setdefault(row.point, set()).add(row.strategy)
+    wanted = set(strategies)
+    return [row for row in rows if done[row.point] >= wanted]
+
+
 def write_report(
     path: Path, rows: Sequence[Row], summary: dict[str, Any], meta: dict[str, Any]
 ) -> None:

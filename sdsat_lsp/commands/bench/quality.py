@@ -21,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/quality.json"))
     parser.add_argument("--plot", type=Path, help="also draw EM and ES per strategy (PNG)")
     parser.add_argument(
+        "--from-rows",
+        type=Path,
+        help="summarise the rows a run appended to OUT.rows.jsonl (one stopped early too): "
+        "no model, no generation",
+    )
+    parser.add_argument(
         "--record-baseline",
         type=Path,
         help="write each strategy's Python first-line EM here (the CI test's floor)",
@@ -31,17 +37,28 @@ def run(args: argparse.Namespace) -> int:
     from sdsat_lsp.bench.quality.humaneval import pass_at_1
     from sdsat_lsp.bench.quality.run import (
         QualityConfig,
+        complete_points,
+        row_from_dict,
         run_points,
         select_points,
-        summarise,
-        table,
-        write_report,
     )
     from sdsat_lsp.bench.quality.sets import SETS, QualityDataMissing
     from sdsat_lsp.config import Settings
     from sdsat_lsp.engine import Engine
 
     config = QualityConfig(**config_values(args, QualityConfig))
+    rows_path = args.out.with_suffix(".rows.jsonl")
+    if args.from_rows:
+        rows = complete_points(
+            [row_from_dict(json.loads(line)) for line in args.from_rows.read_text().splitlines()],
+            config.strategies,
+        )
+        return _report(
+            args,
+            config,
+            rows,
+            {"config": dataclasses.asdict(config), "rows_from": str(args.from_rows)},
+        )
     try:
         points = select_points(config)
     except QualityDataMissing as error:
@@ -56,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    rows_path.write_text("")
+
     def progress(row: Any) -> None:
+        with rows_path.open("a") as out:
+            out.write(json.dumps(dataclasses.asdict(row)) + "\n")
         print(
             json.dumps(
                 {
@@ -73,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
     rows = run_points(engine, points, config, settings, progress)
-    summary = summarise(rows, config.seed)
     meta: dict[str, Any] = {
         "config": dataclasses.asdict(config),
         "model": engine.info.model_name,
@@ -91,6 +112,14 @@ def run(args: argparse.Namespace) -> int:
             "max_new_tokens": 128,
             "failed": [r.task_id for r in results if not r.passed],
         }
+    return _report(args, config, rows, meta)
+
+
+def _report(args: argparse.Namespace, config: Any, rows: list[Any], meta: dict[str, Any]) -> int:
+    from sdsat_lsp.bench.quality.run import summarise, table, write_report
+
+    summary = summarise(rows, config.seed)
+    meta["points_scored"] = len({row.point for row in rows})
     write_report(args.out, rows, summary, meta)
     print(table(summary))
     if "humaneval" in meta:
