@@ -16,15 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from sdsat_lsp.context.document import DocumentStore, Position, Range, TextChange
-from sdsat_lsp.context.prompt import build_prompt
+from sdsat_lsp.context.prompt import PromptRecipe, build_prompt
 
 
-def generated_source(lines: int) -> str:
-    """Deterministic Python source of about `lines` lines: imports, classes, methods."""
+def generated_source(lines: int, helpers: int = 0) -> str:
+    """Deterministic Python source of about `lines` lines: imports, classes, methods; with
+    `helpers`, each class and method also uses a class imported from a helper module."""
     out = [
         "import json",
         "import os",
         "from collections import defaultdict",
+        *(f"from .helpers_{k} import Helper{k}" for k in range(helpers)),
         "",
     ]
     index = 0
@@ -37,6 +39,7 @@ def generated_source(lines: int) -> str:
             "    def __init__(self, store):",
             "        self.store = store",
             "        self.cache = defaultdict(list)",
+            *([f"        self.helper = Helper{index % helpers}(store)"] if helpers else []),
             "",
         ]
         for method in range(6):
@@ -49,11 +52,31 @@ def generated_source(lines: int) -> str:
                 "        for attempt in range(retries):",
                 "            value = self.store.refresh(value, attempt)",
                 "        self.cache[key].append(value)",
+                *(
+                    [f"        Helper{index % helpers}(self.store).step_{method}(value)"]
+                    if helpers
+                    else []
+                ),
                 "        return value",
                 "",
             ]
         index += 1
     return "\n".join(out[:lines]) + "\n"
+
+
+def helper_source(k: int) -> str:
+    """A helper module the generated file imports from: one documented class."""
+    methods = "".join(
+        f"    def step_{m}(self, value, attempt={m}):\n"
+        f'        """Refresh `value`, attempt {m}."""\n'
+        f"        return self.store.refresh(value, attempt)\n\n"
+        for m in range(8)
+    )
+    return (
+        f"class Helper{k}:\n"
+        f'    """Helper number {k}: wraps a store."""\n\n'
+        f"    def __init__(self, store):\n        self.store = store\n\n" + methods
+    )
 
 
 def _approximate_tokens(text: str) -> int:
@@ -69,6 +92,8 @@ def bench_prompt_build(
     count_tokens: Callable[[str], int] | None = None,
     seed: int = 0,
     auto_close: bool = True,
+    open_documents: int = 0,
+    definitions: bool = True,
 ) -> dict[str, Any]:
     """Median milliseconds to apply a one-character edit, re-parse, and build the prompt.
 
@@ -79,12 +104,19 @@ def bench_prompt_build(
     bracket and quote pairing (an opener inserts its closer, typing the closer steps over
     it); without, every prefix of the statement is in the file once, unclosed brackets and
     all, which makes tree-sitter re-parse everything after an open `(` in Python.
+    `open_documents` helper modules are open besides it (the file imports one class from each
+    and uses them), so snippets and, with `definitions`, cross-file definitions are built.
     """
     count = count_tokens or _approximate_tokens
     store = DocumentStore()
     uri = "file:///bench/big_module.py"
-    store.open(uri, "python", generated_source(lines), 1)
+    store.open(uri, "python", generated_source(lines, open_documents), 1)
     document = store.get(uri)
+    others = []
+    for k in range(open_documents):
+        store.open(f"file:///bench/helpers_{k}.py", "python", helper_source(k), 1)
+        others.append(store.get(f"file:///bench/helpers_{k}.py"))
+    recipe = PromptRecipe(definitions=definitions)
     chooser = random.Random(seed)
     timings: dict[str, list[float]] = {"change": [], "reparse": [], "build": [], "total": []}
     prompt_tokens: list[int] = []
@@ -119,7 +151,13 @@ def bench_prompt_build(
         parsed = time.perf_counter()
         position = Position(position.line, position.character + 1)
         prompt = build_prompt(
-            document, position, budget_tokens=budget_tokens, count_tokens=count, fim=fim
+            document,
+            position,
+            budget_tokens=budget_tokens,
+            count_tokens=count,
+            fim=fim,
+            other_documents=others,
+            recipe=recipe,
         )
         built = time.perf_counter()
         timings["change"].append((changed - started) * 1000)
@@ -129,6 +167,8 @@ def bench_prompt_build(
         prompt_tokens.append(prompt.tokens)
     result: dict[str, Any] = {
         "auto_close": auto_close,
+        "open_documents": open_documents,
+        "definitions": definitions and open_documents > 0,
         "lines": document.line_count,
         "edits": edits,
         "budget_tokens": budget_tokens,

@@ -72,22 +72,28 @@ def _top_level(document: Document) -> Iterator[tree_sitter.Node]:
         child = child.next_sibling
 
 
+def _import_region(document: Document, before_line: int) -> Iterator[tree_sitter.Node]:
+    """Top-level statements that end before `before_line`, up to the first definition with a
+    body: imports after that are rare, and the scan must stay cheap in 10,000-line files."""
+    for node in _top_level(document):
+        if node.end_point[0] >= before_line or _definition_node(node).child_by_field_name("body"):
+            break
+        yield node
+
+
 def _import_lines(document: Document, before_line: int) -> set[int]:
     lines: set[int] = set()
-    for node in _top_level(document):
-        if node.start_point[0] >= before_line:
-            break
+    for node in _import_region(document, before_line):
         if node.type in document.spec.import_types or _js_bindings(document, node):
             lines.update(range(node.start_point[0], node.end_point[0] + 1))
     return lines
 
 
 def bindings(document: Document, before_line: int) -> list[Binding]:
-    """Names bound by the top-level imports that end before `before_line`."""
+    """Names bound by the top-level imports that end before `before_line` (those before the
+    file's first definition with a body)."""
     found: list[Binding] = []
-    for node in _top_level(document):
-        if node.end_point[0] >= before_line:
-            break
+    for node in _import_region(document, before_line):
         if document.language == "python":
             found += _python_bindings(document, node)
         elif document.language in _JS_LANGUAGES:
@@ -203,9 +209,20 @@ def _path(uri: str) -> str:
     return unquote(urlparse(uri).path) if "://" in uri else uri
 
 
-def resolve(document: Document, module: str, others: Sequence[Document]) -> Document | None:
+def paths(document: Document, others: Sequence[Document]) -> dict[str, Document]:
+    """The other open documents by file path (build once, pass to `resolve`)."""
+    return {_path(other.uri): other for other in others if other.uri != document.uri}
+
+
+def resolve(
+    document: Document,
+    module: str,
+    others: Sequence[Document],
+    by_path: dict[str, Document] | None = None,
+) -> Document | None:
     """The open document that `module`, imported from `document`, names (None if not open)."""
-    by_path = {_path(other.uri): other for other in others if other.uri != document.uri}
+    if by_path is None:
+        by_path = paths(document, others)
     folder = posixpath.dirname(_path(document.uri))
     if document.language == "python":
         dots = len(module) - len(module.lstrip("."))
@@ -407,9 +424,9 @@ def used_definitions(
         for match in re.finditer(r"([^\W\d][\w.]*)\.([^\W\d]\w*)", query)
     }
     wanted: list[tuple[int, Binding, str]] = []
-    for binding in _with_submodules(
-        document, bindings(document, query_lines(cursor_line)[1] or cursor_line), others
-    ):
+    by_path = paths(document, others)
+    found_bindings = bindings(document, query_lines(cursor_line)[1] or cursor_line)
+    for binding in _with_submodules(document, found_bindings, others, by_path):
         if binding.symbol is not None and binding.name in last_use:
             wanted.append((last_use[binding.name], binding, binding.symbol))
         elif binding.symbol is None:
@@ -423,7 +440,7 @@ def used_definitions(
     found: list[Definition] = []
     seen: set[tuple[str, str]] = set()
     for _, binding, symbol in wanted:
-        target = resolve(document, binding.module, others)
+        target = resolve(document, binding.module, others, by_path)
         if target is None or (target.uri, symbol) in seen:
             continue
         node = _index(target).get(symbol)
@@ -437,7 +454,10 @@ def used_definitions(
 
 
 def _with_submodules(
-    document: Document, found: list[Binding], others: Sequence[Document]
+    document: Document,
+    found: list[Binding],
+    others: Sequence[Document],
+    by_path: dict[str, Document],
 ) -> list[Binding]:
     """`from . import fields` binds a module, not a symbol: rebind it as a module."""
     if document.language != "python":
@@ -446,7 +466,7 @@ def _with_submodules(
     for binding in found:
         if binding.symbol is not None:
             joined = binding.module + ("" if binding.module.endswith(".") else ".") + binding.symbol
-            if resolve(document, joined, others) is not None:
+            if resolve(document, joined, others, by_path) is not None:
                 binding = Binding(binding.name, joined, None)
         result.append(binding)
     return result
