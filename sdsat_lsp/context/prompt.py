@@ -51,6 +51,7 @@ from sdsat_lsp.context.stop import StopRule
 from sdsat_lsp.context.syntax import block_reaches, indent_width, scope_before
 
 CHUNK_LINES = 16  # the prefix window starts on a multiple of this many lines
+MIN_SNIPPET_LINES = 4  # a snippet cut to fit its budget keeps at least this many lines
 LONG_LINE_STEP = 64  # when one line overflows the window, cut it on multiples of this
 NEXT_LINES = 3  # lines after the cursor the stop rule compares against
 # Text longer than this many characters per token of budget is over budget without counting:
@@ -95,6 +96,10 @@ class PromptRecipe:
     snippets: bool = True
     scope: bool = True  # imports and enclosing signatures
     definitions: bool = True  # cross-file definitions of the names the code uses
+    # A snippet over what is left of its budget is cut to its first lines that fit (at least
+    # MIN_SNIPPET_LINES) instead of dropped: whole 20-line windows (~170 tokens) never fit the
+    # 15 % of a 512- or 1024-token budget, so without this the snippets were nearly never there.
+    trim_snippets: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,14 @@ def build_prompt(
 
     header = _fit(_header(document), budget.header, count)
     suffix = _suffix_window(document, cursor, budget.suffix, count) if fim else ""
-    snippets = _snippets(document, position.line, other_documents, budget.snippets, count)
+    snippets = _snippets(
+        document,
+        position.line,
+        other_documents,
+        budget.snippets,
+        count,
+        trim=(recipe or PromptRecipe()).trim_snippets,
+    )
     definitions = _definitions(document, position.line, other_documents, budget.definitions, count)
 
     fixed = (
@@ -268,6 +280,8 @@ def _snippets(
     others: Sequence[Document],
     budget: int,
     count: _Counter,
+    *,
+    trim: bool = True,
 ) -> list[PromptPiece]:
     if budget <= 0 or not others:
         return []
@@ -275,7 +289,11 @@ def _snippets(
     left = budget
     for snippet in similar_snippets(document, cursor_line, others):
         title = f"Compare this snippet from {_display_path(snippet.uri)}:"
+        lines = snippet.text.split("\n")
         text = _commented(document, title + "\n" + snippet.text)
+        while trim and not count.within(text, left) and len(lines) > MIN_SNIPPET_LINES:
+            lines = lines[:-1]
+            text = _commented(document, title + "\n" + "\n".join(lines))
         if count.within(text, left):
             pieces.append(PromptPiece("snippet", text, count(text), snippet.uri))
             left -= count(text)

@@ -27,7 +27,6 @@ from sdsat_lsp.config import Settings
 from sdsat_lsp.context import Document
 from sdsat_lsp.pipeline import CompletionBackend, complete
 
-SHIPPED = "ours+definitions"
 BASELINES = ("prefix", "ring")
 METRICS = (
     "exact",

@@ -5,8 +5,9 @@
     ours              the prompt as shipped before cross-file definitions: header, snippets,
                       imports and signatures, window
     ours-no-snippets  `ours` without the snippets from other open documents
-    ours+definitions  `ours` plus definitions of the imported names the code uses (the
-                      shipped default now)
+    ours+definitions  `ours` plus definitions of the imported names the code uses
+    shipped           `ours+definitions` with snippets cut to fit their budget instead of
+                      dropped (the default now: the ablation showed whole snippets never fit)
     ring              llama.vscode's extra context, reimplemented (see `RingBuffer`)
 
 Every strategy goes through the same pipeline afterwards (the same cursor-whitespace handling,
@@ -27,9 +28,10 @@ from sdsat_lsp.pipeline.completion import completion_prompt
 
 RECIPES: dict[str, PromptRecipe] = {
     "prefix": PromptRecipe(header=False, snippets=False, scope=False, definitions=False),
-    "ours": PromptRecipe(definitions=False),
+    "ours": PromptRecipe(definitions=False, trim_snippets=False),
     "ours-no-snippets": PromptRecipe(snippets=False, definitions=False),
-    "ours+definitions": PromptRecipe(),
+    "ours+definitions": PromptRecipe(trim_snippets=False),
+    "shipped": PromptRecipe(),
 }
 STRATEGIES = (*RECIPES, "ring")
 
