@@ -7,10 +7,11 @@ import random
 
 import pytest
 
+from sdsat_lsp.bench.quality.config import QualityConfig
 from sdsat_lsp.bench.quality.humaneval import run_program
 from sdsat_lsp.bench.quality.metrics import bootstrap, first_line, paired_difference, score
 from sdsat_lsp.bench.quality.points import SetFiles, candidates, cut_points
-from sdsat_lsp.bench.quality.run import QualityConfig, complete_points, select_points
+from sdsat_lsp.bench.quality.run import complete_points, select_points
 from sdsat_lsp.bench.quality.sets import SETS, QualityDataMissing, set_dir, source_files
 from sdsat_lsp.bench.quality.strategies import (
     RING_CHUNK_SIZE,

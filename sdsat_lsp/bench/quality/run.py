@@ -15,14 +15,15 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdsat_lsp.bench.quality.config import QualityConfig
 from sdsat_lsp.bench.quality.metrics import Score, bootstrap, paired_difference, score
 from sdsat_lsp.bench.quality.points import KINDS, Point, SetFiles, cut_points, load_set
 from sdsat_lsp.bench.quality.sets import SETS
-from sdsat_lsp.bench.quality.strategies import STRATEGIES, strategy_prompt
+from sdsat_lsp.bench.quality.strategies import strategy_prompt
 from sdsat_lsp.config import Settings
 from sdsat_lsp.context import Document
 from sdsat_lsp.pipeline import CompletionBackend, complete
@@ -36,25 +37,6 @@ METRICS = (
     "block_end",
     "wasted_tokens",
 )
-
-
-@dataclass(frozen=True)
-class QualityConfig:
-    points: int = field(default=300, metadata={"help": "Python points (all kinds together)"})
-    other_points: int = field(
-        default=100, metadata={"help": "points for each other language (all kinds together)"}
-    )
-    languages: tuple[str, ...] = field(
-        default=("python", "javascript", "typescript"), metadata={"help": "languages to run"}
-    )
-    strategies: tuple[str, ...] = field(
-        default=STRATEGIES, metadata={"help": "prompt strategies (ablations)"}
-    )
-    context_tokens: int = field(default=512, metadata={"help": "prompt budget, every strategy"})
-    line_tokens: int = field(default=32, metadata={"help": "token cap, next_line and rest_of_line"})
-    body_tokens: int = field(default=48, metadata={"help": "token cap, body"})
-    humaneval: int = field(default=0, metadata={"help": "HumanEval problems for pass@1 (164: all)"})
-    seed: int = field(default=0, metadata={"help": "seed for cutting points and the ring"})
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sdsat_lsp.bench.quality.config import STRATEGIES
 from sdsat_lsp.config import Settings
 from sdsat_lsp.context import Document, Position, Prompt, PromptPiece, PromptRecipe
 from sdsat_lsp.pipeline import CompletionBackend
@@ -33,7 +34,7 @@ RECIPES: dict[str, PromptRecipe] = {
     "ours+definitions": PromptRecipe(trim_snippets=False),
     "shipped": PromptRecipe(),
 }
-STRATEGIES = (*RECIPES, "ring")
+assert (*RECIPES, "ring") == STRATEGIES
 
 # llama.vscode's defaults (src/configuration.ts; the same in llama.vim's autoload/llama.vim).
 RING_N_CHUNKS = 16

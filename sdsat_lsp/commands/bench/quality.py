@@ -15,7 +15,7 @@ from sdsat_lsp.commands.arguments import add_config_flags, config_values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sdsat_lsp.bench.quality.run import QualityConfig
+    from sdsat_lsp.bench.quality.config import QualityConfig
 
     add_config_flags(parser, QualityConfig)
     parser.add_argument("--out", type=Path, default=Path("results/quality.json"))
@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sdsat_lsp.bench.quality.config import QualityConfig
     from sdsat_lsp.bench.quality.humaneval import pass_at_1
     from sdsat_lsp.bench.quality.run import (
-        QualityConfig,
         complete_points,
         row_from_dict,
         run_points,
