@@ -79,8 +79,12 @@ class LlamaCppServer:
             str(self.port),
             "--n_ctx",
             "2048",
+            # One thread: with two on a 2-core machine shared with our server (and anything
+            # else), llama.cpp's spinning threads slowed a token from ~30 ms to over a second.
             "--n_threads",
-            "2",
+            "1",
+            "--n_threads_batch",
+            "1",
             "--interrupt_requests",
             "false",
         ]

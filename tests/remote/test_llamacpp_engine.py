@@ -51,12 +51,13 @@ def options(engine: LlamaCppServer, **extra: Any) -> dict[str, Any]:
         "backend": "openai",
         "backendUrl": engine.url,
         "maxNewTokens": MAX_NEW_TOKENS,
-        "backendTimeoutMs": 5000,
+        "backendTimeoutMs": 30000,  # a loaded CI machine: never mistake slow for stalled
     } | extra
 
 
 async def started(engine: LlamaCppServer, messages: list[str] | None = None) -> Session:
-    session = Session(options=options(engine), on_message=(messages or []).append)
+    on_message = messages.append if messages is not None else None
+    session = Session(options=options(engine), on_message=on_message)
     await session.start()
     status = await session.wait_until_loaded(60)
     assert status["state"] == "ready", status
