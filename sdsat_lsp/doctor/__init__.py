@@ -55,6 +55,12 @@ def run_checks(
         add(check)
     add(environment.grammars_check())
     add(environment.cache_check())
+    if settings.backend != "local":  # a remote engine generates: check it, not local weights
+        from sdsat_lsp.doctor.remote import engine_checks
+
+        for check in engine_checks(settings, completion):
+            add(check)
+        return checks
     if not completion:
         return checks
     failed = {check.name for check in checks if check.status == "fail"}

@@ -244,3 +244,18 @@ def test_unknown_host_is_a_dns_failure() -> None:
         assert reason is not None and "cannot resolve" in reason and "no-such-engine" in reason
     finally:
         backend.close()
+
+
+def test_stub_doctor_checks_the_engine_and_a_completion(stub: StubEngine) -> None:
+    from sdsat_lsp.doctor.remote import engine_checks
+
+    settings = Settings(backend="openai", backend_url=stub.url)
+    engine, completion = engine_checks(settings)
+    assert engine.status == "ok" and "stub-model" in engine.summary
+    assert completion.status == "ok" and "'return x + 1" in completion.summary
+    stub.mode = Mode(kind="status", status=401, body={"error": "unauthorized"})
+    failed = engine_checks(settings)[-1]
+    assert failed.name == "completion" and failed.status == "fail" and "HTTP 401" in failed.summary
+    down = Settings(backend="openai", backend_url=f"http://127.0.0.1:{closed_port()}/v1")
+    [check] = engine_checks(down)
+    assert check.status == "fail" and "connection refused" in check.summary and check.fix
