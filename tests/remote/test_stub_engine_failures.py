@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -259,3 +260,23 @@ def test_stub_doctor_checks_the_engine_and_a_completion(stub: StubEngine) -> Non
     down = Settings(backend="openai", backend_url=f"http://127.0.0.1:{closed_port()}/v1")
     [check] = engine_checks(down)
     assert check.status == "fail" and "connection refused" in check.summary and check.fix
+
+
+def test_stub_fim_model_gets_its_markers_as_a_raw_prompt(
+    stub: StubEngine, tiny_model_dir: Path
+) -> None:
+    """A FIM model (the tiny test model: suffix-prefix-middle, `<PRE>`/`<SUF>`/`<MID>`, end
+    marker `<EOT>`) with its tokenizer here: the prompt text carries its layout."""
+    backend = backend_for(stub.url, model=str(tiny_model_dir))
+    try:
+        assert backend.info.fim
+        prompt = backend.encode_prompt("def f(x):\n    return ", "\n\nprint(f(2))\n")
+        assert prompt.text == "<PRE><SUF>\n\nprint(f(2))\n<MID>def f(x):\n    return "
+        assert len(prompt) == backend.count_tokens(prompt.text) > 0
+        document = Document.create("file:///f.py", "python", "def f(x):\n    return \n", 1)
+        complete(backend, document, Position(1, 11), backend.settings)
+        body = stub.requests[-1]["body"]
+        assert body["prompt"].startswith("<PRE><SUF>") and "<MID>" in body["prompt"]
+        assert "<EOT>" in body["stop"]
+    finally:
+        backend.close()
