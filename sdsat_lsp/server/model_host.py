@@ -124,7 +124,7 @@ class ModelHost:
             if backend != "local":
                 from sdsat_lsp.remote import RemoteBackend
 
-                progress(f"connecting to the engine at {settings.backend_url}")
+                progress("connecting to the inference engine")  # the URL may hold a secret
                 return RemoteBackend(settings, on_health=engine_health)
             from sdsat_lsp.engine.engine import Engine
 
