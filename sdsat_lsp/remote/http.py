@@ -38,6 +38,8 @@ import httpx
 from sdsat_lsp.remote.sse import Chunk, MalformedStream, parse_line
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO: a line per keystroke in the server's stderr.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 CLOSE_WAIT_S = 1.0  # close(): how long to wait for the loop to close the response
 MAX_ERROR_BODY = 4096
