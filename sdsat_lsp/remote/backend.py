@@ -278,8 +278,12 @@ class RemoteBackend:
         strategy: str | None = None,
         k: int | None = None,
         reuse_prefix: bool | None = None,
+        sampling: Any = None,
+        sample_stream: int = 0,
     ) -> RemoteStream:
-        """A lazy stream; `strategy`, `k` and `reuse_prefix` are the engine's business."""
+        """A lazy stream; `strategy`, `k` and `reuse_prefix` are the engine's business.
+        `sampling` (temperature, top_p, top_k, seed; None: greedy) goes to the engine as its
+        request fields; `sample_stream` offsets the seed so a request's alternatives differ."""
         if not isinstance(prompt_ids, TextPrompt):
             raise TypeError("RemoteBackend.generate takes the TextPrompt from encode_prompt")
         rule = getattr(stop, "__self__", None)  # the pipeline passes `StopRule.check`
@@ -292,6 +296,7 @@ class RemoteBackend:
         }
         if self.model:
             body["model"] = self.model
+        body.update(sampling_fields(sampling, sample_stream))
         strings = server_stop_strings(
             rule if isinstance(rule, StopRule) else None, self._end_markers
         )
@@ -437,6 +442,25 @@ class RemoteStream:
             reused_prefix_tokens=cached if isinstance(cached, int) else 0,
             engine_finish_reason=engine_reason,
         )
+
+
+def sampling_fields(sampling: Any, sample_stream: int = 0) -> dict[str, Any]:
+    """The request fields for sampled completions (OpenAI's, plus `top_k`, which vLLM,
+    SGLang, TGI and llama.cpp's servers take); none for greedy ones."""
+    temperature = getattr(sampling, "temperature", 0.0) if sampling is not None else 0.0
+    if not temperature or temperature <= 0:
+        return {}
+    fields: dict[str, Any] = {"temperature": float(temperature)}
+    top_p = getattr(sampling, "top_p", 1.0)
+    if top_p < 1.0:
+        fields["top_p"] = float(top_p)
+    top_k = getattr(sampling, "top_k", 0)
+    if top_k > 0:
+        fields["top_k"] = int(top_k)
+    seed = getattr(sampling, "seed", None)
+    if seed is not None:
+        fields["seed"] = int(seed) + sample_stream
+    return fields
 
 
 def _int_or_none(value: Any) -> int | None:

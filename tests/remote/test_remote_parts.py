@@ -165,3 +165,20 @@ def test_profile_reports_the_remote_fields(tmp_path) -> None:
     assert fields["connect_ms"]["p50"] == 0.0 and fields["first_byte_ms"]["p50"] == 50.0
     assert fields["usage_prompt_tokens"]["p50"] == 101.0
     assert fields["reused_prefix_tokens"]["p50"] == 96.0
+
+
+def test_sampled_requests_carry_their_sampling_fields() -> None:
+    from types import SimpleNamespace
+
+    from sdsat_lsp.remote.backend import sampling_fields
+
+    assert sampling_fields(None) == {}
+    sampled = SimpleNamespace(temperature=0.8, top_p=0.9, top_k=20, seed=7)
+    assert sampling_fields(sampled, sample_stream=2) == {
+        "temperature": 0.8,
+        "top_p": 0.9,
+        "top_k": 20,
+        "seed": 9,
+    }
+    plain_sampling = SimpleNamespace(temperature=0.5, top_p=1.0, top_k=0, seed=None)
+    assert sampling_fields(plain_sampling) == {"temperature": 0.5}
