@@ -31,6 +31,9 @@ LINE_TOKENS = 32  # enough for one line of code
 CONFIGS: dict[str, dict[str, Any]] = {
     "transformers": {"forward_path": "transformers"},
     "static": {"forward_path": "static", "quantize": "none", "compile": "off"},
+    # eager low-bit kernels: slower than fp32 on AVX2-only hosts, faster with AVX-512 BF16
+    "static-int8": {"forward_path": "static", "quantize": "int8", "compile": "off"},
+    "static-int4": {"forward_path": "static", "quantize": "int4", "compile": "off"},
     "static-int8-compiled": {"forward_path": "static", "quantize": "int8", "compile": "on"},
     "static-int4-compiled": {"forward_path": "static", "quantize": "int4", "compile": "on"},
 }

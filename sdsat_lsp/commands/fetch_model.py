@@ -1,7 +1,8 @@
 """`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE]`: download and convert a model once,
-then, where the default settings compile the forward passes (a GPU, or the registry's
-`cpu_compile`), compile them now, with progress; they are saved, so every later start of the
-server loads them (`--no-prepare` skips this)."""
+then prepare what the default settings would otherwise do at the server's first start: compile
+the forward passes (a GPU, or the registry's `cpu_compile`) and time the weight formats on this
+CPU (the registry's `cpu_quantize = "measure"`), with progress. Both are saved, so every later
+start of the server only loads them (`--no-prepare` skips this)."""
 
 from __future__ import annotations
 
@@ -41,18 +42,19 @@ def run(args: argparse.Namespace) -> int:
             path = fetch(spec, force=args.force)
     except FetchError as error:
         raise CommandError(str(error)) from error
-    if not args.no_prepare and default_settings_compile(spec.cpu_compile):
+    if not args.no_prepare and default_settings_prepare(spec.cpu_compile, spec.cpu_quantize):
         prepare_passes(spec.name)
     print(path)
     return 0
 
 
-def default_settings_compile(cpu_compile: bool) -> bool:
-    """Whether `compile: auto` compiles here (engine/forward/select.py): on a GPU, or where the
-    registry measured compiling faster on CPU. Otherwise nothing is worth loading the model."""
+def default_settings_prepare(cpu_compile: bool, cpu_quantize: str) -> bool:
+    """Whether the default settings do work at load (engine/forward/select.py): compile on a
+    GPU or where the registry says compiling pays on CPU, or time the weight formats on this
+    CPU. Otherwise nothing is worth loading the model for."""
     import torch
 
-    return cpu_compile or torch.cuda.is_available()
+    return cpu_compile or cpu_quantize == "measure" or torch.cuda.is_available()
 
 
 def prepare_passes(name: str) -> None:

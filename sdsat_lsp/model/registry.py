@@ -20,6 +20,8 @@ from sdsat_lsp.model.paths import models_cache_dir, registry_dir, registry_resto
 
 FimTemplate = Literal["none", "psm", "spm"]
 Source = Literal["hf-dir", "pypi-gguf", "local"]
+# a weight format, or "measure": timed on each machine (engine/forward/host_choice.py)
+CpuQuantize = Literal[QuantizationName, "measure"]
 LOCAL_SPEC_FILE = "sdsat-model.toml"
 
 
@@ -54,8 +56,9 @@ class ModelSpec:
     recommended_k: int = 4
     cpu_strategy: StrategyName = "lookup"
     # Forward passes on CPU, measured with `sdsat-lsp bench decode` (docs/benchmarks.md): the
-    # weight format, whether compiling pays for itself, and threads (0 = torch's default).
-    cpu_quantize: QuantizationName = "none"
+    # weight format ("measure": timed on each machine at first load), whether compiling pays
+    # for itself, and threads (0 = torch's default).
+    cpu_quantize: CpuQuantize = "none"
     cpu_compile: bool = False
     cpu_threads: int = 0
     # a `sdsat-lsp train` artifact (folder relative to the registry) applied when loading by

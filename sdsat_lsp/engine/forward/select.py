@@ -2,8 +2,9 @@
 
 Each `auto` resolves with a reason that the engine reports in status and logs:
 - path: the static path for plain Llama models (llama.py says which), else transformers;
-- quantize: on CPU the model's measured `cpu_quantize`; on GPU none (bf16 weights; the int4
-  kernels here are CPU ones);
+- quantize: on CPU the model's `cpu_quantize`, which may say "measure": the fastest weight
+  format on this machine, timed once and remembered (host_choice.py); on GPU none (bf16
+  weights; the int4 kernels here are CPU ones);
 - compile: on GPU always (CUDA graphs: a pass is launch-bound without them); on CPU the
   model's measured `cpu_compile` (compiling costs a minute or more once, then is cached);
 - threads: the model's measured `cpu_threads`, else adaptive: each pass gets as many threads
@@ -49,7 +50,10 @@ def pass_rows(strategy: StrategyName, k: int) -> tuple[int, ...]:
 
 
 def choose_forward(
-    loaded: LoadedModel, settings: Settings, strategies: Sequence[tuple[StrategyName, int]]
+    loaded: LoadedModel,
+    settings: Settings,
+    strategies: Sequence[tuple[StrategyName, int]],
+    progress: Callable[[str], None] | None = None,
 ) -> ForwardChoice:
     spec, device = loaded.spec, loaded.device
     on_gpu = device.type == "cuda"
@@ -78,20 +82,26 @@ def choose_forward(
         if on_gpu and quantize != "none":
             log.warning("quantize=%s is CPU-only here; GPU weights stay %s", quantize, loaded.dtype)
             quantize = "none"
+        reasons.append(f"{quantize} weights")
+    elif on_gpu or spec.cpu_quantize == "none":
+        quantize = "none"
+    elif spec.cpu_quantize == "measure":
+        from sdsat_lsp.engine.forward.host_choice import cpu_quantization
+
+        choice = cpu_quantization(loaded, threads or default_threads(), progress)
+        quantize = choice.quantize
+        reasons.append(choice.reason)
     else:
-        quantize = "none" if on_gpu else spec.cpu_quantize
-    if quantize != "none":
-        reasons.append(
-            f"{quantize} weights" + ("" if settings.quantize != "auto" else " (measured)")
-        )
+        quantize = spec.cpu_quantize
+        reasons.append(f"{quantize} weights (registry)")
     if settings.compile != "auto":
         compile_ = settings.compile == "on"
     else:
         compile_ = on_gpu or spec.cpu_compile
         if compile_:
             reasons.append("compiled (" + ("GPU" if on_gpu else "measured") + ")")
-    if quantize != "none" and not compile_:
-        log.warning("%s weights without compile=on run slower than float (eager kernels)", quantize)
+    if quantize != "none" and not compile_ and settings.quantize != "auto":
+        log.info("%s weights, eager: slower than fp32 on CPUs without AVX-512 BF16", quantize)
     # 1 always: `ar` is lookup's fallback and any call may ask for it (engine.generate)
     rows = sorted({1} | {r for strategy, k in strategies for r in pass_rows(strategy, k)})
     options = StaticOptions(
