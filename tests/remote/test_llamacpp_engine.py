@@ -7,7 +7,9 @@ with `backend: openai` in front of it.
   their HTTP streams and the engine stops generating for them (it logs each stream whose
   client went away, and nothing else is in flight then);
 - the engine stopped and started again while the editor keeps typing: empty answers without a
-  hang, one error status and one message, then completions again from the same server.
+  hang, one error status and one message, then completions again from the same server;
+- a wrong API key (HTTP 401 from the engine's `--api_key`) and a model it does not serve, each
+  fixed by a settings change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +193,55 @@ async def test_llamacpp_restart_while_typing(engine: LlamaCppServer) -> None:
         await session.stop()
         if engine.process is None:
             engine.start()  # for any later test in this module
+
+
+async def test_llamacpp_api_key_and_model_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real 401 (llama.cpp's server with `--api_key`) and a model it does not serve: each an
+    error status with the reason and one message, the key never in them; fixing the setting
+    reloads and completes, with the same server process."""
+    if (reason := missing_engine()) is not None:
+        pytest.skip(reason)
+    key = "sdsat-e2e-key-never-logged"
+    monkeypatch.setenv("SDSAT_E2E_KEY", key)
+    monkeypatch.setenv("SDSAT_E2E_WRONG_KEY", "not-the-key")
+    keyed = LlamaCppServer(tmp_path / "keyed.log", api_key=key).start()
+    messages: list[str] = []
+    session = Session(
+        options=options(keyed, backendApiKeyEnv="SDSAT_E2E_WRONG_KEY"),
+        on_message=messages.append,
+    )
+    await session.start()
+    try:
+        status = await session.wait_until_loaded(60)
+        assert status["state"] == "error" and "HTTP 401" in status["message"], status
+        assert "$SDSAT_E2E_WRONG_KEY" in status["message"]
+        session.open("file:///keyed.py", AREA)
+        assert (await answered(session.request())).text == ""
+
+        async def configure(settings: dict[str, Any]) -> None:
+            await asyncio.sleep(0.5)  # the status sent after the last answer arrives first
+            session.status = {}
+            session.client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings={"sdsat": settings})
+            )
+
+        await configure(options(keyed, backendApiKeyEnv="SDSAT_E2E_KEY"))
+        status = await session.wait_until_loaded(60)
+        assert status["state"] == "ready", status
+        completion = await answered(session.request())
+        assert completion.error is None and completion.text
+
+        await configure(options(keyed, backendApiKeyEnv="SDSAT_E2E_KEY", backendModel="no-such"))
+        status = await session.wait_until_loaded(60)
+        assert status["state"] == "error" and "does not serve 'no-such'" in status["message"]
+        assert MODEL_ALIAS in status["message"]
+
+        shown = [m for m in messages if "inference engine" in m]
+        assert len(shown) == 2 and "HTTP 401" in shown[0] and "no-such" in shown[1], messages
+        assert not any(key in m for m in messages)
+        assert not any(key in str(r) for r in session.latency_records)
+    finally:
+        await session.stop()
+        keyed.stop()
