@@ -114,6 +114,27 @@ class Settings:
             "the cores other processes leave free, re-checked between passes."
         ),
     )
+    temperature: float = field(
+        default=0.0,
+        metadata=_doc(
+            "0 = greedy (the default); above 0 completions are sampled, still speculatively "
+            "and losslessly (exactly plain sampling's distribution)."
+        ),
+    )
+    top_p: float = field(
+        default=1.0, metadata=_doc("Sampling: nucleus, the smallest set of tokens reaching topP.")
+    )
+    top_k: int = field(default=0, metadata=_doc("Sampling: only the topK likeliest; 0 = off."))
+    seed: int = field(
+        default=-1, metadata=_doc("Sampling: a seed reproduces a sample; -1 = random.")
+    )
+    alternatives: int = field(
+        default=1,
+        metadata=_doc(
+            "Completions a manually invoked request returns (sampled when temperature > 0, "
+            "de-duplicated, likeliest first); automatic requests return one."
+        ),
+    )
     backend: Backend = field(
         default="local",
         metadata=_doc(
@@ -157,6 +178,32 @@ class Settings:
             raise ConfigError("; ".join(problems))
 
 
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one request samples (engine/sampling.py); greedy requests carry none."""
+
+    temperature: float  # > 0
+    top_p: float = 1.0  # nucleus: the smallest set of tokens whose probability reaches top_p
+    top_k: int = 0  # 0 = off
+    seed: int | None = None  # None = a fresh random seed per request
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"sampling needs a temperature > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be ≥ 0, got {self.top_k}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SamplingParams | None:
+        """None at temperature 0 (greedy)."""
+        if settings.temperature <= 0:
+            return None
+        seed = None if settings.seed < 0 else settings.seed
+        return cls(float(settings.temperature), float(settings.top_p), settings.top_k, seed)
+
+
 class ConfigError(ValueError):
     """Invalid settings; the message names every bad field."""
 
@@ -189,6 +236,9 @@ def validate(settings: Settings) -> list[str]:
         elif kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 problems.append(f"{camel_case(name)}={value!r} is not an integer")
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(f"{camel_case(name)}={value!r} is not a number")
         elif kind is str and not isinstance(value, str):
             problems.append(f"{camel_case(name)}={value!r} is not a string")
     if not problems:
@@ -207,6 +257,7 @@ def validate(settings: Settings) -> list[str]:
             problems.append(f"threads={settings.threads} must be between 0 and {MAX_THREADS}")
         if not 0 <= settings.debounce_ms <= 10_000:
             problems.append(f"debounceMs={settings.debounce_ms} must be between 0 and 10000")
+        problems += _sampling_problems(settings)
         problems += _backend_problems(settings)
         if len(settings.model) > 4096 or len(settings.log_file) > 4096:
             problems.append("model and logFile must be at most 4096 characters")
@@ -214,6 +265,21 @@ def validate(settings: Settings) -> list[str]:
             problems.append(
                 f"logFile={settings.log_file!r} would write into the LSP stream or a terminal"
             )
+    return problems
+
+
+def _sampling_problems(settings: Settings) -> list[str]:
+    problems = []
+    if not 0 <= settings.temperature <= 5:
+        problems.append(f"temperature={settings.temperature} must be between 0 and 5")
+    if not 0 < settings.top_p <= 1:
+        problems.append(f"topP={settings.top_p} must be above 0 and at most 1")
+    if settings.top_k < 0:
+        problems.append(f"topK={settings.top_k} must be 0 (off) or more")
+    if not -1 <= settings.seed < 2**31:
+        problems.append(f"seed={settings.seed} must be -1 (random) or between 0 and 2^31-1")
+    if not 1 <= settings.alternatives <= 8:
+        problems.append(f"alternatives={settings.alternatives} must be between 1 and 8")
     return problems
 
 
@@ -292,6 +358,6 @@ def describe() -> list[dict[str, Any]]:
             entry["type"] = "string"
             entry["enum"] = list(get_args(kind))
         else:
-            entry["type"] = {bool: "boolean", int: "integer", str: "string"}[kind]
+            entry["type"] = {bool: "boolean", int: "integer", float: "number", str: "string"}[kind]
         entries.append(entry)
     return entries

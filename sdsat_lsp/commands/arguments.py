@@ -40,6 +40,8 @@ def add_setting_flags(
             )
         elif entry["type"] == "integer":
             group.add_argument(flag, dest=dest, type=int, metavar="N", help=help_text)
+        elif entry["type"] == "number":
+            group.add_argument(flag, dest=dest, type=float, metavar="X", help=help_text)
         elif "enum" in entry:
             group.add_argument(flag, dest=dest, choices=entry["enum"], help=help_text)
         else:

@@ -36,6 +36,7 @@ class Round:
     passes: int
     drafted: int
     accepted: int  # drafts accepted (the bonus token is not a draft)
+    logprobs: tuple[float, ...] = ()  # sampling rounds: the model's log-prob of each committed
 
 
 class Decoder:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, Settings, StrategyName
+from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, SamplingParams, Settings, StrategyName
 from sdsat_lsp.engine.forward.select import build_passes, choose_forward
 from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
 from sdsat_lsp.engine.kv_cache import CachedIds
@@ -186,8 +186,12 @@ class Engine:
         strategy: str | None = None,
         k: int | None = None,
         reuse_prefix: bool | None = None,
+        sampling: SamplingParams | None = None,
+        sample_stream: int = 0,
     ) -> Generation:
-        """A lazy, streaming generation; `strategy`/`k` override the engine's for one call."""
+        """A lazy, streaming generation; `strategy`/`k` override the engine's for one call.
+        `sampling` None: greedy; else sampled (`sample_stream` numbers a request's
+        alternatives so one seed gives each its own draws)."""
         spec = self.loaded.spec
         if strategy is None or strategy == self.info.strategy:
             chosen, chosen_k = self.info.strategy, self.info.k
@@ -204,6 +208,8 @@ class Engine:
             sat_id=spec.sat_id,
             stop=stop,
             reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,
+            sampling=sampling,
+            sample_stream=sample_stream,
         )
         return Generation(
             request, passes=self.passes, tokenizer=self.loaded.tokenizer, cancelled=cancelled

@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from sdsat_lsp.config import SAT_STRATEGIES, StrategyName
+from sdsat_lsp.config import SAT_STRATEGIES, SamplingParams, StrategyName
 from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
 from sdsat_lsp.engine.forward.passes import ForwardPasses
+from sdsat_lsp.engine.sampling import Sampler
+from sdsat_lsp.engine.speculative_sampling import SamplingDecoder
 
 FinishReason = Literal["eos", "length", "stop", "cancelled", "running"]
 # The caller's stop check on the text so far: where to cut it, or None to go on
@@ -41,6 +43,8 @@ class GenerationStats:
     tokens_per_pass: float
     tokens_per_second: float  # decoding only: new tokens / (total - prefill)
     finish_reason: str
+    temperature: float = 0.0  # 0: greedy
+    logprob: float | None = None  # sampling: the model's log-probability of the new tokens
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +60,8 @@ class GenerationRequest:
     sat_id: int | None = None
     stop: StopCheck | None = None
     reuse_prefix: bool = True
+    sampling: SamplingParams | None = None  # None: greedy
+    sample_stream: int = 0  # which of a request's alternatives (seeds each its own draws)
 
 
 class Generation:
@@ -76,7 +82,14 @@ class Generation:
         if request.strategy != "ar" and request.k < 1:
             raise ValueError(f"k must be at least 1 for {request.strategy}, got {request.k}")
         self.request = request
-        self.decoder = Decoder(passes, cancelled=cancelled)
+        self.decoder = (
+            Decoder(passes, cancelled=cancelled)
+            if request.sampling is None
+            else SamplingDecoder(
+                passes, Sampler(request.sampling, request.sample_stream), cancelled=cancelled
+            )
+        )
+        self.logprob = 0.0  # sampling: sum over the kept tokens
         self.detokenizer = IncrementalDetokenizer(tokenizer, request.prompt_ids)
         self.tokens: list[int] = []
         self.text = ""
@@ -119,6 +132,7 @@ class Generation:
                 round_ = self._run_round(pending, history)
                 rounds.append(round_)
                 kept = self._commit(round_.committed)
+                self.logprob += sum(round_.logprobs[: len(kept)])
                 if kept:
                     history.extend(kept)
                     pending = kept[-1]
@@ -206,4 +220,6 @@ class Generation:
             tokens_per_pass=round(new_tokens / passes, 4) if passes else 0.0,
             tokens_per_second=round(new_tokens / decode_seconds, 3),
             finish_reason=self.finish_reason,
+            temperature=0.0 if self.request.sampling is None else self.request.sampling.temperature,
+            logprob=None if self.request.sampling is None else round(self.logprob, 4),
         )

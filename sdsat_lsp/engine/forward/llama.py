@@ -197,8 +197,10 @@ def llama_pass(
     mask: torch.Tensor,  # (q, span) bool, span ≤ C: attention reads the first span cache rows
     with_logits: bool = True,
     fused_attention: bool = False,
+    raw_logits: bool = False,
 ) -> torch.Tensor | None:
-    """One forward pass; returns the argmax token at every row (q,), or None without logits.
+    """One forward pass; returns the argmax token at every row (q,), or None without logits,
+    or with `raw_logits` (eager sampling passes) the logits (q, vocab).
     `fused_attention` (eager passes): torch's SDPA kernel, and the adapter skipped when no row
     is a SAT; else (compiled) plain matmuls and softmax, which inductor fuses better than it
     compiles SDPA on CPU (measured: 2× on the pass), and no data-dependent branch."""
@@ -251,4 +253,5 @@ def llama_pass(
         x = x + mlp(layer, h, is_sat)
     if not with_logits:
         return None
-    return w.lm_head(rms_norm(x, w.final_norm, w.eps)).argmax(dim=-1)
+    logits = w.lm_head(rms_norm(x, w.final_norm, w.eps))
+    return logits if raw_logits else logits.argmax(dim=-1)

@@ -1,6 +1,7 @@
 """The interface the decoder calls for forward passes, and transformers' eager implementation.
 
-A pass appends its tokens to the KV cache and returns the argmax at the rows the caller reads;
+A pass appends its tokens to the KV cache and returns the argmax at the rows the caller reads
+(or, for sampling, their logits);
 the caller crops the cache afterwards (SAT rows, rejected drafts). With a `SatTree` the tree's
 rotary positions and mask replace the plain causal ones.
 """
@@ -34,6 +35,13 @@ class ForwardPasses(Protocol):
         """Append at most `prefill_chunk` tokens to the cache without reading logits."""
         ...
 
+    def run_logits(
+        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+    ) -> torch.Tensor:
+        """As `run`, but the logits (keep, vocab) on the CPU, for sampling. Always an
+        uncompiled pass: sampling never compiles a shape on a request's path."""
+        ...
+
 
 class TransformersPasses:
     """transformers' own forward with a DynamicCache: any causal LM, eager."""
@@ -53,6 +61,14 @@ class TransformersPasses:
         self.description = "transformers eager"
 
     def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+        return self._logits(token_ids, keep, tree).argmax(dim=-1).tolist()
+
+    def run_logits(
+        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+    ) -> torch.Tensor:
+        return self._logits(token_ids, keep, tree).float().cpu()
+
+    def _logits(self, token_ids: Sequence[int], keep: int, tree: SatTree | None) -> torch.Tensor:
         if self.threads is not None:
             self.threads.apply()
         inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
@@ -74,7 +90,8 @@ class TransformersPasses:
                 **extra,
             )
         self.cache.extended_by(token_ids)
-        return output.logits[0, -keep:].argmax(dim=-1).tolist()
+        logits: torch.Tensor = output.logits[0, -keep:]
+        return logits
 
     def fill(self, token_ids: Sequence[int]) -> None:
         self.run(token_ids, keep=1)

@@ -147,11 +147,21 @@ class StaticPasses:
 
     def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
         predictions = self._pass(token_ids, tree, with_logits=True)
-        assert predictions is not None
+        assert isinstance(predictions, list)
         return predictions[len(token_ids) - keep : len(token_ids)]
 
     def fill(self, token_ids: Sequence[int]) -> None:
         self._pass(token_ids, None, with_logits=False)
+
+    def run_logits(
+        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+    ) -> torch.Tensor:
+        """Sampling passes run eager with the decode weights (SDPA, exact row count) in every
+        configuration: a compiled or captured shape returns only argmax ids, and compiling a
+        logits variant would happen on a request's path."""
+        logits = self._pass(token_ids, tree, with_logits=True, raw_logits=True)
+        assert isinstance(logits, torch.Tensor)
+        return logits[len(token_ids) - keep : len(token_ids)].float().cpu()
 
     def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
         """Run every decode pass shape once on an empty cache so compilation happens now.
@@ -173,11 +183,13 @@ class StaticPasses:
         tree: SatTree | None,
         with_logits: bool,
         adapt_threads: bool = True,
-    ) -> list[int] | None:
+        raw_logits: bool = False,
+    ) -> list[int] | torch.Tensor | None:
         if self.threads is not None and adapt_threads:
             self.threads.apply()
         count = len(token_ids)
-        compiled = self.fixed_shapes and with_logits  # prefill is always eager
+        # prefill and sampling passes are always eager
+        compiled = self.fixed_shapes and with_logits and not raw_logits
         rows = self._rows_for(count) if compiled else count  # compiled shapes: pad up to one
         past = len(self.cache)
         if past + rows > self.cache.capacity:
@@ -214,7 +226,11 @@ class StaticPasses:
                 out = self._precompiled_pass(rows, inputs)(keys, values, *inputs)
         else:
             with torch.inference_mode():
-                if not with_logits:
+                if raw_logits:
+                    out = llama_pass(
+                        self.weights, keys, values, *inputs, fused_attention=True, raw_logits=True
+                    )
+                elif not with_logits:
                     w = self.prefill_weights
                     out = llama_pass(
                         w, keys, values, *inputs, with_logits=False, fused_attention=True
@@ -224,6 +240,8 @@ class StaticPasses:
                 else:
                     out = self._decode(keys, values, *inputs)
         self.cache.extended_by(token_ids)
+        if raw_logits:
+            return out
         return None if out is None else out[:count].tolist()
 
     def _rows_for(self, count: int) -> int:
