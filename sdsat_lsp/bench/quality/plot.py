@@ -14,14 +14,17 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     groups = [key for key in summary if key.endswith("/all")]
     metrics = (("exact", "first-line exact match"), ("edit_similarity", "edit similarity"))
-    figure, axes = plt.subplots(1, len(metrics), figsize=(11, 4.2), squeeze=False)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(12, 4.4), squeeze=False)
     for axis, (metric, title) in zip(axes[0], metrics, strict=True):
-        strategies = [s for s in summary[groups[0]] if s != "points"] if groups else []
+        strategies = list(
+            dict.fromkeys(s for group in groups for s in summary[group] if s != "points")
+        )
         width = 0.8 / max(len(strategies), 1)
         for index, strategy in enumerate(strategies):
             means, lows, highs = [], [], []
             for group in groups:
-                value = summary[group][strategy][metric]
+                empty = {"mean": float("nan"), "low": float("nan"), "high": float("nan")}
+                value = summary[group].get(strategy, {}).get(metric, empty)  # not run there
                 means.append(value["mean"])
                 lows.append(value["mean"] - value["low"])
                 highs.append(value["high"] - value["mean"])
