@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # a type only: the engine's module imports torch
+    from sdsat_lsp.config import SamplingParams
     from sdsat_lsp.engine.generation import StopCheck
 
 
@@ -67,7 +68,10 @@ class CompletionBackend(Protocol):
         strategy: str | None = None,
         k: int | None = None,
         reuse_prefix: bool | None = None,
+        sampling: SamplingParams | None = None,
+        sample_stream: int = 0,
     ) -> TextStream:
-        """Greedy generation, checked against `stop` after every round and `cancelled`
-        before every forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own."""
+        """Greedy generation (sampled with `sampling`; `sample_stream` numbers a request's
+        alternatives), checked against `stop` after every round and `cancelled` before every
+        forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own."""
         ...

@@ -2,9 +2,12 @@
 
     prompt      `build_prompt` (tree-sitter context, within the token budget) → Prompt
     encode      the backend's token ids for the prompt (FIM layout is the backend's)
-    generate    greedy, with the prompt's stop rule checked by the backend after every round
+    generate    greedy (or sampled: settings.temperature), with the prompt's stop rule checked
+                by the backend after every round
     show        `on_text(visible)` whenever the stop rule's view of the text so far changes
     finalize    the text to insert: `StopRule.finalize` of everything generated
+    alternatives  (sampling, `alternatives` > 1) more samples for the same prompt, one after
+                the other on the same prefix cache, not streamed; de-duplicated, likeliest first
 
 The server, `sdsat-lsp complete`, the stop-rule evaluation and the tests all run this one
 function, so a change to a stop rule or a new backend reaches every one of them.
@@ -18,9 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sdsat_lsp.config import Settings
-from sdsat_lsp.context import Document, Position, Prompt, PromptRecipe, Shape, build_prompt
-from sdsat_lsp.pipeline.backend import CompletionBackend
+from sdsat_lsp.config import SamplingParams, Settings
+from sdsat_lsp.context import (
+    Document,
+    Position,
+    Prompt,
+    PromptRecipe,
+    Shape,
+    StopRule,
+    build_prompt,
+)
+from sdsat_lsp.pipeline.backend import CompletionBackend, TextStream
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,9 @@ class CompletionOutcome:
     prompt_ms: float = 0.0
     encode_ms: float = 0.0
     generate_ms: float = 0.0
+    # More completions for the same position (sampling with alternatives > 1): the streamed
+    # `text` stays first, so ghost text does not jump; these follow, likeliest first.
+    alternatives: tuple[str, ...] = ()
 
 
 def _ms_since(started: float) -> float:
@@ -73,6 +87,7 @@ def complete(
     stop_rules: bool = True,
     recipe: PromptRecipe | None = None,
     prompt: Prompt | None = None,
+    alternatives: int = 1,
 ) -> CompletionOutcome:
     """Run one completion on `backend` and return it; `on_text` gets the visible text so far.
 
@@ -81,6 +96,7 @@ def complete(
     limit (or EOS) and returns the raw text, even where no completion makes sense.
     `recipe` turns prompt pieces off, and `prompt` replaces the built prompt altogether (the
     quality benchmark's ablations and peer strategies: the rest of the pipeline is the same).
+    `alternatives` > 1 (with settings.temperature > 0) samples that many completions in all.
     """
     started = time.perf_counter()
     if prompt is None:
@@ -101,15 +117,22 @@ def complete(
 
     started = time.perf_counter()
     stop = prompt.stop if stop_rules else None
-    stream = backend.generate(
-        prompt_ids,
-        max_new_tokens=settings.max_new_tokens,
-        stop=None if stop is None else stop.check,
-        cancelled=cancelled,
-        strategy=None if settings.strategy == "auto" else settings.strategy,
-        k=settings.k or None,
-        reuse_prefix=settings.prefix_reuse,
-    )
+    sampling = SamplingParams.from_settings(settings)
+
+    def generate(sample_stream: int) -> TextStream:
+        return backend.generate(
+            prompt_ids,
+            max_new_tokens=settings.max_new_tokens,
+            stop=None if stop is None else stop.check,
+            cancelled=cancelled,
+            strategy=None if settings.strategy == "auto" else settings.strategy,
+            k=settings.k or None,
+            reuse_prefix=settings.prefix_reuse,
+            sampling=sampling,
+            sample_stream=sample_stream,
+        )
+
+    stream = generate(0)
     shown = ""
     for _ in stream:
         # What an editor shows is the stop rule's view of the text so far (cursor whitespace
@@ -124,6 +147,10 @@ def complete(
         final = ""
     else:
         final = raw if stop is None else stop.finalize(raw)
+    others: tuple[str, ...] = ()
+    if sampling is not None and alternatives > 1 and final:
+        others = more_samples(generate, alternatives - 1, stop, cancelled, exclude=final)
+        generate_ms = _ms_since(started)
     return CompletionOutcome(
         prompt,
         stream.finish_reason,
@@ -134,4 +161,31 @@ def complete(
         prompt_ms=prompt_ms,
         encode_ms=encode_ms,
         generate_ms=generate_ms,
+        alternatives=others,
     )
+
+
+def more_samples(
+    generate: Callable[[int], TextStream],
+    count: int,
+    stop: StopRule | None,
+    cancelled: Callable[[], bool],
+    exclude: str,
+) -> tuple[str, ...]:
+    """`count` more sampled completions (streams 1…count), finalized, without empty ones or
+    repeats of `exclude` or of each other, ordered by the model's log-probability."""
+    scored: dict[str, float] = {}
+    for sample_stream in range(1, count + 1):
+        if cancelled():
+            return ()
+        stream = generate(sample_stream)
+        for _ in stream:
+            pass
+        if stream.finish_reason == "cancelled":
+            return ()
+        text = stream.text if stop is None else stop.finalize(stream.text)
+        logprob = stream.stats.to_dict().get("logprob")
+        if text and text != exclude:
+            score = float(logprob) if isinstance(logprob, int | float) else 0.0
+            scored[text] = max(score, scored.get(text, score))
+    return tuple(sorted(scored, key=lambda text: -scored[text]))

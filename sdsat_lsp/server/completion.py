@@ -56,6 +56,7 @@ class CompletionTicket:
     stale: threading.Event = field(default_factory=threading.Event)  # the document changed
     record: LatencyRecord = field(init=False)
     worker_token: CancelToken | None = None
+    alternatives: int = 1  # completions to return: settings.alternatives on a manual trigger
 
     def __post_init__(self) -> None:
         self.record = LatencyRecord(request_id=self.request_id, uri=self.uri, version=self.version)
@@ -75,6 +76,7 @@ class CompletionTicket:
 class CompletionResult:
     text: str
     finish_reason: str  # eos | length | stop | cancelled | none (no completion makes sense here)
+    alternatives: tuple[str, ...] = ()  # more completions after `text` (sampling), likeliest first
 
 
 def run_completion(
@@ -108,6 +110,7 @@ def run_completion(
         documents_lock=ticket.documents_lock,
         cancelled=ticket.cancelled,
         on_text=send_text,
+        alternatives=ticket.alternatives,
     )
     record.context_ms = outcome.prompt_ms
     record.encode_ms = outcome.encode_ms
@@ -121,4 +124,4 @@ def run_completion(
     if ticket.settings.log_level == "debug":
         prefix_tail = outcome.prompt.prefix[-200:]
         record.debug = {"prompt_prefix_tail": prefix_tail, "raw_text": outcome.raw_text}
-    return CompletionResult(outcome.text, outcome.finish_reason)
+    return CompletionResult(outcome.text, outcome.finish_reason, outcome.alternatives)

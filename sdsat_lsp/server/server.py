@@ -447,15 +447,19 @@ class SdsatServer(LanguageServer):
             self.reject(request_id, uri, document.version, received, message)
             return empty
 
+        settings = self.completion_settings()[0]
+        # Several items only when the user asked (a manual trigger): typing gets one.
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         ticket = CompletionTicket(
             request_id,
             uri,
             document.version,
             position,
-            self.completion_settings()[0],
+            settings,
             received,
             self.documents,
             self.documents_lock,
+            alternatives=settings.alternatives if invoked else 1,
         )
         if (older := self.in_flight.get(uri)) is not None:
             older.superseded.set()  # the worker also cancels it when the new job is submitted
@@ -504,8 +508,9 @@ class SdsatServer(LanguageServer):
         if outcome == "error" or not isinstance(result, CompletionResult) or not result.text:
             return types.InlineCompletionList(items=[])
         span = types.Range(start=position, end=position)
+        texts = [result.text, *result.alternatives]
         return types.InlineCompletionList(
-            items=[types.InlineCompletionItem(insert_text=result.text, range=span)]
+            items=[types.InlineCompletionItem(insert_text=text, range=span) for text in texts]
         )
 
     def finish(self, ticket: CompletionTicket, result: CompletionResult | BaseException) -> str:

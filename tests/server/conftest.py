@@ -71,13 +71,18 @@ class Server:
             )
         )
 
-    def request(self, uri: str, line: int, character: int, request_id: int) -> asyncio.Future[Any]:
+    def request(
+        self,
+        uri: str,
+        line: int,
+        character: int,
+        request_id: int,
+        trigger: types.InlineCompletionTriggerKind = types.InlineCompletionTriggerKind.Automatic,
+    ) -> asyncio.Future[Any]:
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Automatic
-            ),
+            context=types.InlineCompletionContext(trigger_kind=trigger),
         )
         # Sent now, in order with the notifications before it (pytest-lsp's
         # send_request_async only sends once awaited).
