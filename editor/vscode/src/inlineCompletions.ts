@@ -11,7 +11,7 @@
 
 import * as vscode from 'vscode';
 import type { CompletionDelta } from './protocol';
-import { CompletionStream, CompletionStreams, carryOver } from './streaming';
+import { answerTexts, CompletionStream, CompletionStreams, carryOver } from './streaming';
 
 /** languageclient's own provider call: sends `textDocument/inlineCompletion`, converts the answer. */
 export type ProvideInlineCompletionItemsSignature = (
@@ -39,13 +39,9 @@ function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-function itemText(result: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined): string {
-  const items = Array.isArray(result) ? result : (result?.items ?? []);
-  const first = items[0]?.insertText;
-  if (first === undefined) {
-    return '';
-  }
-  return typeof first === 'string' ? first : first.value;
+/** The answer's item texts: the first is the streamed completion, the rest alternatives. */
+function itemTexts(result: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined): string[] {
+  return answerTexts(Array.isArray(result) ? result : (result?.items ?? []));
 }
 
 export class StreamingInlineCompletions implements vscode.Disposable {
@@ -108,7 +104,8 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     if (text === '') {
       return null;
     }
-    return [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))];
+    // Several items (a manual trigger's alternatives): VS Code cycles through them ("1/3").
+    return stream.shownTexts().map((shown) => new vscode.InlineCompletionItem(shown, new vscode.Range(position, position)));
   };
 
   /** Route a `sdsat/completionDelta`; re-ask VS Code for items when the text to show grew. */
@@ -157,7 +154,8 @@ export class StreamingInlineCompletions implements vscode.Disposable {
       if (cancellation.token.isCancellationRequested) {
         return;
       }
-      stream.finish(itemText(result));
+      const [first = '', ...alternatives] = itemTexts(result);
+      stream.finish(first, alternatives);
       if (stream.shownText() !== stream.lastReturned) {
         void this.retrigger(stream.key.uri);
       }

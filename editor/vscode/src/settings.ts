@@ -7,7 +7,7 @@
 /** One entry of `sdsat-lsp settings --json`. */
 export interface ServerSettingSchema {
   name: string;
-  type: 'string' | 'integer' | 'boolean';
+  type: 'string' | 'integer' | 'number' | 'boolean';
   default: string | number | boolean;
   doc: string;
   enum?: string[];

@@ -40,6 +40,8 @@ export class CompletionStream {
   private streamed = '';
   /** The response's text once the request has answered; undefined while running. */
   private final: string | undefined;
+  /** The response's further items (alternatives of a manual trigger), in the server's order. */
+  private alternatives: string[] = [];
   private cancelled = false;
   private waiters: Array<() => void> = [];
   /** The text last handed to the editor, to re-trigger only when there is something new. */
@@ -78,6 +80,12 @@ export class CompletionStream {
     return this.streamed;
   }
 
+  /** Every item to show: the shown text, then (once answered) the alternatives, no repeats. */
+  shownTexts(): string[] {
+    const texts = [this.shownText(), ...(this.final === undefined ? [] : this.alternatives)];
+    return texts.filter((text, index) => text !== '' && texts.indexOf(text) === index);
+  }
+
   /** Take the whole text so far; returns whether the shown text changed. */
   applyText(text: string): boolean {
     if (!this.isRunning) {
@@ -95,11 +103,12 @@ export class CompletionStream {
   }
 
   /** The request answered: its text is authoritative (stop rules may have trimmed the tail). */
-  finish(text: string): void {
+  finish(text: string, alternatives: string[] = []): void {
     if (this.cancelled) {
       return;
     }
     this.final = text;
+    this.alternatives = alternatives;
     this.wake();
   }
 
@@ -126,6 +135,11 @@ export class CompletionStream {
     this.waiters = [];
     waiters.forEach((resolve) => resolve());
   }
+}
+
+/** The texts of an inline completion answer's items, in order (snippet items by their value). */
+export function answerTexts(items: ReadonlyArray<{ insertText: string | { value: string } }>): string[] {
+  return items.map((item) => (typeof item.insertText === 'string' ? item.insertText : item.insertText.value));
 }
 
 /**

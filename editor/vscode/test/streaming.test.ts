@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CompletionDelta } from '../src/protocol';
 import { isCompletionDelta } from '../src/protocol';
-import { carryOver, CompletionStreams, StreamKey } from '../src/streaming';
+import { answerTexts, carryOver, CompletionStreams, StreamKey } from '../src/streaming';
 
 const URI = 'file:///work/app.py';
 const key = (version: number, line = 3, character = 4): StreamKey => ({ uri: URI, version, position: { line, character } });
@@ -169,4 +169,16 @@ test('isCompletionDelta checks the notification shape', () => {
   assert.ok(!isCompletionDelta({ ...delta('x'), version: '7' }));
   assert.ok(!isCompletionDelta({ uri: URI, text: 'x' }));
   assert.ok(!isCompletionDelta(null));
+});
+
+test('an answer with alternatives: the streamed text first, then the others, no repeats', () => {
+  const streams = new CompletionStreams();
+  const stream = streams.start(key(9));
+  assert.equal(streams.applyDelta(delta('return a', 9), 9), 'shown');
+  assert.deepEqual(stream.shownTexts(), ['return a'], 'alternatives wait for the answer');
+  const answer = [{ insertText: 'return a + b' }, { insertText: { value: 'return b' } }, { insertText: 'return a + b' }, { insertText: '' }];
+  const [first = '', ...others] = answerTexts(answer);
+  assert.deepEqual([first, ...others], ['return a + b', 'return b', 'return a + b', '']);
+  stream.finish(first, others);
+  assert.deepEqual(stream.shownTexts(), ['return a + b', 'return b']);
 });
