@@ -66,7 +66,7 @@ LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=$(call cpu_ha
   -DGGML_AVX512_VBMI=$(if $(filter ON,$(AVX512)),$(call cpu_has,avx512vbmi),OFF) \
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
-$(VENV)/.llamacpp-portable: $(VENV)/.installed
+$(VENV)/.llamacpp-portable: | $(VENV)/.installed  # order-only: a pyproject edit does not rebuild llama.cpp
 	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir --force-reinstall \
 	  --no-deps "llama-cpp-python==0.3.36"
 	$(PIP) install --quiet -e ".[llamacpp]"

@@ -201,9 +201,10 @@ def llama_pass(
 ) -> torch.Tensor | None:
     """One forward pass; returns the argmax token at every row (q,), or None without logits,
     or with `raw_logits` (eager sampling passes) the logits (q, vocab).
-    `fused_attention` (eager passes): torch's SDPA kernel, and the adapter skipped when no row
-    is a SAT; else (compiled) plain matmuls and softmax, which inductor fuses better than it
-    compiles SDPA on CPU (measured: 2× on the pass), and no data-dependent branch."""
+    `fused_attention` (eager passes): torch's SDPA kernel for float32 activations (bf16 ones
+    take the float32 matmuls below), and the adapter skipped when no row is a SAT; else
+    (compiled) plain matmuls and softmax, which inductor fuses better than it compiles SDPA on
+    CPU (measured: 2× on the pass), and no data-dependent branch."""
     q = input_ids.shape[0]
     heads, kv_heads, head_dim = w.heads, w.kv_heads, w.head_dim
     group = heads // kv_heads
@@ -234,7 +235,7 @@ def llama_pass(
         # Grouped-query attention: the `group` query heads of one KV head share its rows.
         grouped = query.reshape(kv_heads, group * q, head_dim)
         cached_keys, cached_values = keys[index][:, :span], values[index][:, :span]
-        if fused_attention:
+        if fused_attention and x.dtype == torch.float32:
             # float prefill over a low-bit configuration's bf16 cache: read it as float
             cached_keys, cached_values = cached_keys.to(x.dtype), cached_values.to(x.dtype)
             attended = F.scaled_dot_product_attention(
@@ -244,10 +245,15 @@ def llama_pass(
             h = rms_norm(x, layer.post_attention_norm, w.eps)
             x = x + mlp(layer, h, is_sat)
             continue
-        scores = (grouped @ cached_keys.transpose(1, 2)).float() * scale  # (kv, group·q, span)
+        # In float32 whatever the weights' dtype: bf16 attention (SDPA's or these matmuls) is
+        # not row-invariant, so a 5-row verify pass and five 1-row `ar` passes rounded a row
+        # differently and near-ties flipped (measured: drafting strategies left `ar` on 5 of 8
+        # prompts with int4 weights; 0 of 8 in float32).
+        scores = (grouped.float() @ cached_keys.float().transpose(1, 2)) * scale  # (kv, g·q, s)
         scores = scores.view(kv_heads, group, q, -1).masked_fill(blocked, float("-inf"))
-        weights = torch.softmax(scores, dim=-1).to(w.dtype).view(kv_heads, group * q, -1)
-        attended = (weights @ cached_values).view(heads, q, head_dim).transpose(0, 1)
+        weights = torch.softmax(scores, dim=-1).view(kv_heads, group * q, -1)
+        attended = (weights @ cached_values.float()).to(w.dtype)
+        attended = attended.view(heads, q, head_dim).transpose(0, 1)
         x = x + project(layer, "o_proj", attended.reshape(q, heads * head_dim), is_sat)
         h = rms_norm(x, layer.post_attention_norm, w.eps)
         x = x + mlp(layer, h, is_sat)
