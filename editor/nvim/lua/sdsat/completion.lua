@@ -21,6 +21,7 @@ local util = vim.lsp.util
 local M = {}
 
 local INLINE_COMPLETION = "textDocument/inlineCompletion"
+local TRIGGER_INVOKED = 1
 local TRIGGER_AUTOMATIC = 2
 local CONTENT_MODIFIED = -32801
 
@@ -43,6 +44,8 @@ local timer = nil
 local pending = nil ---@type sdsat.Request|nil
 local last_edit_key = nil ---@type string|nil
 local keystroke_ns = uv.hrtime()
+-- The items of the last answer, to cycle through: { bufnr, row, col, texts, index }.
+local choices = nil ---@type table|nil
 
 -- Measurements for tests and the latency script (bounded).
 local stats = {
@@ -126,6 +129,7 @@ function M.dismiss()
   stop_timer()
   M.cancel()
   ghost.clear()
+  choices = nil
 end
 
 --- Byte column of an LSP position on its line, or nil.
@@ -200,8 +204,17 @@ local function on_response(req, err, result)
     return
   end
   local items = type(result) == "table" and (result.items or result) or {}
-  local text = items[1] and item_text(req, items[1]) or nil
-  if text and text ~= "" then
+  local texts = {}
+  for _, item in ipairs(items) do
+    local candidate = item_text(req, item)
+    if candidate and candidate ~= "" and not vim.tbl_contains(texts, candidate) then
+      table.insert(texts, candidate)
+    end
+  end
+  local text = texts[1]
+  choices = nil
+  if text then
+    choices = { bufnr = req.bufnr, row = req.row, col = req.col, texts = texts, index = 1 }
     draw(req, text, true)
   else
     ghost.clear()
@@ -246,7 +259,7 @@ function M.on_delta(_, params, ctx)
   draw(req, req.streamed, false)
 end
 
-local function send_request(bufnr)
+local function send_request(bufnr, trigger_kind)
   if api.nvim_get_current_buf() ~= bufnr or not in_insert_mode() then
     return
   end
@@ -257,7 +270,7 @@ local function send_request(bufnr)
   M.cancel()
   local row, col = cursor()
   local params = util.make_position_params(0, client.offset_encoding)
-  params.context = { triggerKind = TRIGGER_AUTOMATIC }
+  params.context = { triggerKind = trigger_kind or TRIGGER_AUTOMATIC }
   ---@type sdsat.Request
   local req = {
     client = client,
@@ -392,6 +405,39 @@ function M.visible()
   end
   local row, col = cursor()
   return row == shown.row and col == shown.col
+end
+
+--- A manual trigger: request now (no debounce); the server may answer several alternatives.
+function M.trigger()
+  stop_timer()
+  keystroke_ns = uv.hrtime()
+  send_request(api.nvim_get_current_buf(), TRIGGER_INVOKED)
+end
+
+--- Shows the next (1) or previous (-1) alternative at the cursor; with none, triggers.
+---@param step integer
+function M.cycle(step)
+  local shown = ghost.current()
+  local row, col = cursor()
+  local here = choices
+    and shown
+    and choices.bufnr == api.nvim_get_current_buf()
+    and choices.row == row
+    and choices.col == col
+  if not here then
+    M.trigger()
+    return
+  end
+  local count = #choices.texts
+  choices.index = (choices.index - 1 + step) % count + 1
+  local text = choices.texts[choices.index]
+  ghost.show(choices.bufnr, row, col, text, config.hl_group, shown.request_id)
+  emit("SdsatGhostText", { request_id = shown.request_id, text = text, final = true })
+end
+
+--- The alternatives of the last answer and the index shown, or nil.
+function M.alternatives()
+  return choices and { texts = vim.deepcopy(choices.texts), index = choices.index } or nil
 end
 
 --- The part of `text` a partial accept takes.

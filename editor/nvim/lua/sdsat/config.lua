@@ -22,6 +22,11 @@ M.defaults = {
     accept_word = false, -- e.g. "<M-Right>"
     accept_line = false, -- e.g. "<M-Down>"
     dismiss = false, -- e.g. "<C-]>"; leaving insert mode always dismisses
+    -- Alternatives (settings.alternatives > 1 with settings.temperature > 0): `next` with no
+    -- suggestion shown asks for one by a manual trigger (several items), then cycles; `prev`
+    -- cycles back.
+    next = false, -- e.g. "<M-]>"
+    prev = false, -- e.g. "<M-[>"
   },
   -- Highlight of the ghost text (linked to Comment unless you define it).
   hl_group = "SdsatGhostText",

@@ -58,6 +58,13 @@ local function map_keys(bufnr)
       end, { buffer = bufnr, expr = true, silent = true, desc = "sdsat: accept " .. kind })
     end
   end
+  for option, step in pairs({ next = 1, prev = -1 }) do
+    if keymaps[option] then
+      vim.keymap.set("i", keymaps[option], function()
+        completion.cycle(step)
+      end, { buffer = bufnr, silent = true, desc = "sdsat: " .. option .. " alternative" })
+    end
+  end
   if keymaps.dismiss then
     local key = keymaps.dismiss
     vim.keymap.set("i", key, function()
@@ -181,6 +188,23 @@ end
 --- Whether a suggestion is shown at the cursor.
 function M.visible()
   return require("sdsat.completion").visible()
+end
+
+--- Asks for completions at the cursor now, as a manual trigger (the server returns up to
+--- `settings.alternatives` items; `next`/`prev` cycle through them).
+function M.trigger()
+  require("sdsat.completion").trigger()
+end
+
+--- Shows the next (step 1) or previous (-1) alternative; with none shown, triggers a request.
+---@param step integer|nil
+function M.cycle(step)
+  require("sdsat.completion").cycle(step or 1)
+end
+
+--- The alternatives of the last manual request and which one is shown, or nil.
+function M.alternatives()
+  return require("sdsat.completion").alternatives()
 end
 
 --- Removes the suggestion and cancels its request.

@@ -22,6 +22,11 @@ M.schema = {
   { name = "quantize", type = "string", default = "auto", enum = { "auto", "none", "int8", "int4" } },
   { name = "compile", type = "string", default = "auto", enum = { "auto", "on", "off" } },
   { name = "threads", type = "integer", default = 0 },
+  { name = "temperature", type = "number", default = 0.0 },
+  { name = "topP", type = "number", default = 1.0 },
+  { name = "topK", type = "integer", default = 0 },
+  { name = "seed", type = "integer", default = -1 },
+  { name = "alternatives", type = "integer", default = 1 },
   { name = "backend", type = "string", default = "local", enum = { "local", "openai" } },
   { name = "backendUrl", type = "string", default = "" },
   { name = "backendModel", type = "string", default = "" },
@@ -37,7 +42,7 @@ for _, entry in ipairs(M.schema) do
 end
 
 ---@param value any
----@param wanted string "string" | "integer" | "boolean"
+---@param wanted string "string" | "integer" | "number" | "boolean"
 local function has_type(value, wanted)
   if wanted == "integer" then
     return type(value) == "number" and value == math.floor(value)
