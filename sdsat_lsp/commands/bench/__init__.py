@@ -1,4 +1,5 @@
-"""`sdsat-lsp bench decode | passes | lsp | context | stop-rules | gpu-shape | quality | soak`.
+"""`sdsat-lsp bench decode | passes | lsp | context | stop-rules | gpu-shape | quality | soak |
+sampling`.
 
 One module each.
 
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "gpu-shape": ("gpu_shape", "pass cost and equivalence on a 7B-shaped model (CUDA)"),
     "quality": ("quality", "completion quality on held-out code per prompt strategy, HumanEval"),
     "soak": ("soak", "a bounded typing soak: RSS over time, errors, latency percentiles"),
+    "sampling": ("sampling", "speculative vs plain sampling: tokens per pass and tokens/s"),
 }
 
 
