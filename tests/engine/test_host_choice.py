@@ -71,3 +71,15 @@ def test_an_explicit_setting_wins_over_the_measured_choice(measuring: LoadedMode
     choice = choose_forward(measuring, settings, [("ar", 1)])
     assert choice.options is not None and choice.options.quantize == "none"
     assert not host_choice.choice_path(measuring.spec.name, 1).exists()  # nothing measured
+
+
+def test_auto_strategy_is_ar_on_low_bit_weights_and_drafting_stays_available(
+    tiny_loaded: LoadedModel,
+) -> None:
+    settings = Settings(model=str(tiny_loaded.path), device="cpu", threads=1, quantize="int8")
+    engine = Engine(tiny_loaded, settings)
+    assert engine.info.strategy == "ar" and "low-bit" in engine.info.strategy_reason
+    fp32 = Engine(tiny_loaded, dataclasses.replace(settings, quantize="none"))
+    assert fp32.info.strategy == tiny_loaded.spec.cpu_strategy
+    chosen = Engine(tiny_loaded, dataclasses.replace(settings, strategy="lookup"))
+    assert chosen.info.strategy == "lookup"  # an explicit choice is kept
