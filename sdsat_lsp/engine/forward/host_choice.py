@@ -12,7 +12,8 @@ version, the model and the thread count, so later loads only read it. Deleting t
 measures again.
 
 A low-bit format is a different model: its greedy output may differ from fp32 near ties
-(docs/benchmarks.md measures how often); every strategy still equals that format's own `ar`.
+(docs/benchmarks.md measures how often), and with bf16 logits a drafting strategy may leave
+that format's own `ar` at a tie, so `strategy: auto` runs `ar` there (engine.py).
 """
 
 from __future__ import annotations
