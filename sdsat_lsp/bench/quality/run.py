@@ -61,7 +61,7 @@ class Row:
 
 def select_points(config: QualityConfig) -> list[Point]:
     """The points of each language: its count split over its sets and the three kinds."""
-    points: list[Point] = []
+    per_language: list[list[Point]] = []
     for language in config.languages:
         sets = [code_set for code_set in SETS if code_set.language == language]
         if not sets:
@@ -71,7 +71,11 @@ def select_points(config: QualityConfig) -> list[Point]:
         chosen: list[Point] = []
         for code_set in sets:
             chosen += cut_points(set_files(code_set.name), per_kind, config.seed)
-        points += _spread(chosen, total)
+        per_language.append(_spread(chosen, total))
+    # Languages interleaved too, so a run stopped at its time limit has scored each of them.
+    points: list[Point] = []
+    for depth in range(max((len(p) for p in per_language), default=0)):
+        points += [p[depth] for p in per_language if depth < len(p)]
     return points
 
 
