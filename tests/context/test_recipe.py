@@ -41,9 +41,9 @@ def _prompt(recipe: PromptRecipe | None, budget: int = 300):  # type: ignore[no-
 
 
 def test_a_snippet_over_its_budget_is_cut_to_lines_that_fit() -> None:
-    *_, whole = _prompt(PromptRecipe(trim_snippets=False))
+    *_, whole = _prompt(None)  # the default keeps snippets whole
     assert "snippet" not in [p.name for p in whole.pieces]  # a 20-line window is over 45 words
-    *_, trimmed = _prompt(None)
+    *_, trimmed = _prompt(PromptRecipe(trim_snippets=True))
     [snippet] = [p for p in trimmed.pieces if p.name == "snippet"]
     assert snippet.tokens <= trimmed.budget.snippets == 45
     lines = snippet.text.splitlines()
@@ -61,7 +61,8 @@ def test_the_window_alone() -> None:
 
 
 def test_typing_keeps_the_prefix_with_trimmed_snippets() -> None:
-    document, position, neighbour, previous = _prompt(None)
+    recipe = PromptRecipe(trim_snippets=True)
+    document, position, neighbour, previous = _prompt(recipe)
     for char in "total = len(settings) + len(value)":
         document.apply(document.version + 1, [TextChange(Range(position, position), char)])
         position = Position(position.line, position.character + 1)
@@ -72,6 +73,7 @@ def test_typing_keeps_the_prefix_with_trimmed_snippets() -> None:
             count_tokens=count_words,
             fim=False,
             other_documents=[neighbour],
+            recipe=recipe,
         )
         assert prompt.prefix + prompt.stop.lead == previous.prefix + previous.stop.lead + char
         previous = prompt

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # The prompt strategies, as strategies.py defines them.
-STRATEGIES = ("prefix", "ours", "ours-no-snippets", "ours+definitions", "shipped", "ring")
+STRATEGIES = (
+    "prefix",
+    "ours",
+    "ours-no-snippets",
+    "ours+definitions",
+    "trimmed-snippets",
+    "shipped",
+    "ring",
+)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@
                       imports and signatures, window
     ours-no-snippets  `ours` without the snippets from other open documents
     ours+definitions  `ours` plus definitions of the imported names the code uses
-    shipped           `ours+definitions` with snippets cut to fit their budget instead of
-                      dropped (the default now: the ablation showed whole snippets never fit)
+    trimmed-snippets  `ours+definitions` with snippets cut to fit their budget instead of
+                      dropped (the ablation showed whole snippets rarely fit; not better)
+    shipped           the default recipe, whatever it is (now `ours+definitions`)
     ring              llama.vscode's extra context, reimplemented (see `RingBuffer`)
 
 Every strategy goes through the same pipeline afterwards (the same cursor-whitespace handling,
@@ -32,6 +33,7 @@ RECIPES: dict[str, PromptRecipe] = {
     "ours": PromptRecipe(definitions=False, trim_snippets=False),
     "ours-no-snippets": PromptRecipe(snippets=False, definitions=False),
     "ours+definitions": PromptRecipe(trim_snippets=False),
+    "trimmed-snippets": PromptRecipe(trim_snippets=True),
     "shipped": PromptRecipe(),
 }
 assert (*RECIPES, "ring") == STRATEGIES
