@@ -6,7 +6,7 @@ prefix of a larger one), so the recorded values are the full run's on those poin
 after an intended change with:
 
     sdsat-lsp bench quality --languages python --points 30 \\
-        --strategies prefix,ours+definitions --record-baseline tests/bench/quality_baseline.json
+        --strategies prefix,shipped --record-baseline tests/bench/quality_baseline.json
 """
 
 from __future__ import annotations
