@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         "config": dataclasses.asdict(config),
         "model": engine.info.model_name,
         "decoding": engine.info.strategy,
+        # The weight format (fp32, int4 …) is chosen per machine: it shapes the completions.
+        "forward": getattr(engine.info, "forward", ""),
         "sets": {s.name: f"{s.spec} ({s.licence})" for s in SETS},
     }
     if config.humaneval:
