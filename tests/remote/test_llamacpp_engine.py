@@ -238,7 +238,12 @@ async def test_llamacpp_api_key_and_model_checks(
         assert status["state"] == "error" and "does not serve 'no-such'" in status["message"]
         assert MODEL_ALIAS in status["message"]
 
-        shown = [m for m in messages if "inference engine" in m]
+        # the message follows the status notification on the wire: give it time to arrive
+        for _ in range(100):
+            shown = [m for m in messages if "inference engine" in m]
+            if len(shown) >= 2:
+                break
+            await asyncio.sleep(0.1)
         assert len(shown) == 2 and "HTTP 401" in shown[0] and "no-such" in shown[1], messages
         assert not any(key in m for m in messages)
         assert not any(key in str(r) for r in session.latency_records)
