@@ -109,30 +109,32 @@ def _python_bindings(document: Document, node: tree_sitter.Node) -> list[Binding
         module = _text(document, module_node)
         result = []
         for name_node in node.children_by_field_name("name"):
-            if name_node.type == "aliased_import":
-                original = name_node.child_by_field_name("name")
-                alias = name_node.child_by_field_name("alias")
-                if original is None or alias is None:
-                    continue
-                symbol, bound = _text(document, original), _text(document, alias)
-            else:
-                symbol = bound = _text(document, name_node)
-            result.append(Binding(bound, module, symbol))
+            names = _imported_names(document, name_node)
+            if names is not None:
+                symbol, bound = names
+                result.append(Binding(bound, module, symbol))
         return result
     if node.type == "import_statement":
         result = []
         for name_node in node.children_by_field_name("name"):
-            if name_node.type == "aliased_import":
-                original = name_node.child_by_field_name("name")
-                alias = name_node.child_by_field_name("alias")
-                if original is None or alias is None:
-                    continue
-                result.append(Binding(_text(document, alias), _text(document, original), None))
-            else:
-                dotted = _text(document, name_node)
-                result.append(Binding(dotted, dotted, None))  # used as `pkg.mod.name`
+            names = _imported_names(document, name_node)
+            if names is not None:  # unaliased: used as `pkg.mod.name`
+                dotted, bound = names
+                result.append(Binding(bound, dotted, None))
         return result
     return []
+
+
+def _imported_names(document: Document, name_node: tree_sitter.Node) -> tuple[str, str] | None:
+    """(what is imported, the name it is bound to) for `name` or `name as alias`."""
+    if name_node.type != "aliased_import":
+        name = _text(document, name_node)
+        return name, name
+    original = name_node.child_by_field_name("name")
+    alias = name_node.child_by_field_name("alias")
+    if original is None or alias is None:
+        return None
+    return _text(document, original), _text(document, alias)
 
 
 def _string_value(document: Document, node: tree_sitter.Node | None) -> str | None:
