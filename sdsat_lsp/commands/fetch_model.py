@@ -1,8 +1,9 @@
-"""`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE]`: download and convert a model once,
-then prepare what the default settings would otherwise do at the server's first start: compile
-the forward passes (a GPU, or the registry's `cpu_compile`) and time the weight formats on this
-CPU (the registry's `cpu_quantize = "measure"`), with progress. Both are saved, so every later
-start of the server only loads them (`--no-prepare` skips this)."""
+"""`sdsat-lsp fetch-model [NAME] [--force] [--gguf FILE] [--remeasure]`: download and convert a
+model once, then prepare what the default settings would otherwise do at the server's first
+start: compile the forward passes (a GPU, or the registry's `cpu_compile`) and time the weight
+formats on this CPU (the registry's `cpu_quantize = "measure"`), with progress. Both are saved,
+so every later start of the server only loads them (`--no-prepare` skips this; `--remeasure`
+forgets this CPU's timings first, e.g. when they were taken on a busy machine)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-prepare", action="store_true", help="do not compile the forward passes now"
     )
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="time the weight formats on this CPU again (a quiet machine gives the right answer)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
             path = fetch(spec, force=args.force)
     except FetchError as error:
         raise CommandError(str(error)) from error
+    if args.remeasure:
+        from sdsat_lsp.engine.forward.host_choice import forget_choices
+
+        for removed in forget_choices(spec.name):
+            print(f"fetch-model: forgot {removed}", file=sys.stderr)
     if not args.no_prepare and default_settings_prepare(spec.cpu_compile, spec.cpu_quantize):
         prepare_passes(spec.name)
     print(path)

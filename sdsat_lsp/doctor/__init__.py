@@ -53,6 +53,10 @@ def run_checks(
         add(environment.device_check(settings))
     for check in models.file_checks(settings):
         add(check)
+    if torch_ok and settings.backend == "local":
+        weight_format = models.weight_format_check(settings)
+        if weight_format is not None:
+            add(weight_format)
     add(environment.grammars_check())
     add(environment.cache_check())
     if settings.backend != "local":  # a remote engine generates: check it, not local weights

@@ -101,6 +101,38 @@ def file_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def weight_format_check(settings: Settings) -> Check | None:
+    """What this CPU remembers about the configured model's weight format (`cpu_quantize =
+    "measure"`), or None where nothing is measured (a path, a GPU, a fixed format, a setting)."""
+    import torch
+
+    spec = _configured_spec(settings)
+    if spec is None or spec.cpu_quantize != "measure" or settings.quantize != "auto":
+        return None
+    if settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available()):
+        return None
+    from sdsat_lsp.engine.forward.host_choice import remembered_choices
+
+    remeasure = f"sdsat-lsp fetch-model {spec.name} --remeasure"
+    records = remembered_choices(spec.name)
+    if not records:
+        summary = "not measured on this CPU yet: the first load times fp32/int8/int4 (~10 s)"
+        return Check("weight format", "info", summary, f"to do it now: {remeasure}")
+    lines = [choice.describe() for _, choice in records]
+    details = {str(path): choice.quantize for path, choice in records}
+    if any(choice.measured_while_busy for _, choice in records):
+        fix = f"measured while other processes were busy; on a quiet machine: {remeasure}"
+        return Check("weight format", "info", "; ".join(lines), fix, details)
+    return Check("weight format", "ok", "; ".join(lines), details=details)
+
+
+def _configured_spec(settings: Settings) -> ModelSpec | None:
+    try:
+        return load_registry().get(settings.model)
+    except RegistryError:
+        return None  # the registry check says what is wrong
+
+
 def completion_checks(settings: Settings, blockers: list[str]) -> list[Check]:
     """Load the configured model and time a TEST_TOKENS-token completion."""
     if blockers:

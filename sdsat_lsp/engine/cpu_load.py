@@ -56,6 +56,33 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+class OthersWindow:
+    """How many cores other processes keep busy, over a window that starts at construction
+    (or at the last `restart`): the machine's busy time minus this process's own."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self._mark = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        return time.monotonic(), machine_busy_seconds() or 0.0, own_cpu_seconds()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._mark[0]
+
+    def others_busy_cores(self) -> float | None:
+        """Over the window so far (None without /proc/stat)."""
+        if machine_busy_seconds() is None:
+            return None
+        now = self._sample()
+        elapsed = max(now[0] - self._mark[0], 1e-6)
+        others = (now[1] - self._mark[1]) - (now[2] - self._mark[2])
+        return max(0.0, others / elapsed)
+
+
 class ThreadPolicy:
     """The thread count for the next pass: fixed, or fitted to the free cores (`adaptive`)."""
 
@@ -63,20 +90,15 @@ class ThreadPolicy:
         self.max_threads = max(1, max_threads)
         self.adaptive = adaptive and machine_busy_seconds() is not None
         self.threads = self.max_threads
-        self._mark = self._sample()
-
-    def _sample(self) -> tuple[float, float, float]:
-        return time.monotonic(), machine_busy_seconds() or 0.0, own_cpu_seconds()
+        self._window = OthersWindow()
 
     def others_busy_cores(self) -> float | None:
         """Cores other processes kept busy since the last call (None: window too short)."""
-        if time.monotonic() - self._mark[0] < MIN_INTERVAL_S:
+        if self._window.elapsed() < MIN_INTERVAL_S:
             return None  # checked first: most passes read no /proc file
-        now = self._sample()
-        elapsed = now[0] - self._mark[0]
-        others = (now[1] - self._mark[1]) - (now[2] - self._mark[2])
-        self._mark = now
-        return max(0.0, others / elapsed)
+        others = self._window.others_busy_cores()
+        self._window.restart()
+        return others
 
     def update(self) -> int:
         """Re-measure (at most every MIN_INTERVAL_S) and return the thread count to use."""

@@ -102,7 +102,7 @@ class Engine:
         self.info = EngineInfo(
             model_name=spec.name,
             device=str(loaded.device),
-            dtype=str(loaded.dtype).removeprefix("torch."),
+            dtype=str(self.passes.dtype).removeprefix("torch."),
             strategy=strategy,
             k=k,
             fim=spec.has_fim,

@@ -83,3 +83,55 @@ def test_auto_strategy_is_ar_on_low_bit_weights_and_drafting_stays_available(
     assert fp32.info.strategy == tiny_loaded.spec.cpu_strategy
     chosen = Engine(tiny_loaded, dataclasses.replace(settings, strategy="lookup"))
     assert chosen.info.strategy == "lookup"  # an explicit choice is kept
+
+
+def test_a_record_says_how_busy_the_machine_was_and_can_be_forgotten(
+    measuring: LoadedModel,
+) -> None:
+    settings = Settings(model=str(measuring.path), device="cpu", threads=1)
+    choose_forward(measuring, settings, [("ar", 1)])
+
+    [(path, choice)] = host_choice.remembered_choices(measuring.spec.name)
+    assert choice.others_busy_cores is not None and choice.others_busy_cores >= 0
+    assert json.loads(path.read_text())["others_busy_cores"] == choice.others_busy_cores
+    assert "at 1 threads" in choice.describe() and "busy on" in choice.describe()
+
+    assert host_choice.forget_choices(measuring.spec.name) == [path]
+    assert not path.exists() and host_choice.remembered_choices(measuring.spec.name) == []
+    choose_forward(measuring, settings, [("ar", 1)])  # the next load measures again
+    assert path.exists()
+
+
+def test_doctor_shows_the_remembered_format_and_asks_to_remeasure_a_busy_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdsat_lsp.config import DEFAULT_MODEL
+    from sdsat_lsp.doctor.models import weight_format_check
+
+    monkeypatch.setenv("SDSAT_LSP_CACHE", str(tmp_path / "cache"))
+    settings = Settings(device="cpu")  # the default model: its registry entry says "measure"
+    unmeasured = weight_format_check(settings)
+    assert unmeasured is not None and unmeasured.status == "info"
+    assert "not measured" in unmeasured.summary and "--remeasure" in unmeasured.fix
+
+    def remember(others_busy_cores: float) -> None:
+        choice = host_choice.HostChoice(
+            quantize="int4",
+            pass_ms={"none": 60.0, "int8": 40.0, "int4": 25.0},
+            threads=1,
+            measured_at="2026-12-01 17:00 UTC",
+            others_busy_cores=others_busy_cores,
+        )
+        host_choice.write_choice(host_choice.choice_path(DEFAULT_MODEL, 1), choice)
+
+    remember(others_busy_cores=0.1)
+    quiet = weight_format_check(settings)
+    assert quiet is not None and quiet.status == "ok"
+    assert "int4 weights" in quiet.summary and "none 60" in quiet.summary
+
+    remember(others_busy_cores=1.4)
+    busy = weight_format_check(settings)
+    assert busy is not None and busy.status == "info"
+    assert "busy" in busy.fix and f"fetch-model {DEFAULT_MODEL} --remeasure" in busy.fix
+
+    assert weight_format_check(dataclasses.replace(settings, quantize="none")) is None

@@ -8,8 +8,9 @@ right for both, so a model whose registry entry says `cpu_quantize = "measure"` 
 first load on a machine, a few 1-token passes of each weight format timed here (interleaved,
 medians, ~5-10 s in all), and keeps the fastest if it beats fp32 by `MARGIN`. The answer is
 stored under the user cache (`host/`), keyed by the CPU (model name and flags), torch's
-version, the model and the thread count, so later loads only read it. Deleting the file
-measures again.
+version, the model and the thread count, so later loads only read it, with how many cores
+other processes kept busy meanwhile (a busy machine blurs the timings: `sdsat-lsp doctor`
+shows the record, `sdsat-lsp fetch-model --remeasure` measures again, as does deleting it).
 
 A low-bit format is a different model: its greedy output may differ from fp32 near ties
 (docs/benchmarks.md measures how often), and with bf16 logits a drafting strategy may leave
@@ -33,6 +34,7 @@ from typing import Any, get_args
 import torch
 
 from sdsat_lsp.config import QuantizationName
+from sdsat_lsp.engine.cpu_load import OthersWindow
 from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
 from sdsat_lsp.model import LoadedModel
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATES: tuple[QuantizationName, ...] = ("none", "int8", "int4")
 MARGIN = 1.25  # a low-bit format must be this much faster than fp32 to be worth its drift
+BUSY_CORES = 0.5  # other processes kept more than this many cores busy: measured while busy
 ROUNDS = 8  # timed passes per format (after one untimed), interleaved against load bursts
 CONTEXT = 64  # cache rows before the timed pass: a short completion prompt
 
@@ -50,11 +53,21 @@ class HostChoice:
     pass_ms: dict[str, float]  # median 1-token pass per format
     threads: int
     measured_at: str
+    others_busy_cores: float | None = None  # other processes' CPU use while timing, in cores
 
     @property
     def reason(self) -> str:
         timings = ", ".join(f"{name} {ms:.0f}" for name, ms in self.pass_ms.items())
         return f"{self.quantize} weights (measured on this CPU, 1-token pass ms: {timings})"
+
+    @property
+    def measured_while_busy(self) -> bool:
+        return self.others_busy_cores is not None and self.others_busy_cores > BUSY_CORES
+
+    def describe(self) -> str:
+        busy = self.others_busy_cores
+        load = "" if busy is None else f", other processes busy on {busy:.1f} cores"
+        return f"{self.reason} at {self.threads} threads ({self.measured_at}{load})"
 
 
 def cpu_description() -> str:
@@ -90,10 +103,14 @@ def cpu_quantization(
     path = choice_path(loaded.spec.name, threads)
     remembered = read_choice(path)
     if remembered is not None:
+        if remembered.measured_while_busy:
+            log.info("weight format measured on a busy machine: %s", remembered.describe())
         return remembered
     if progress:
         progress("measuring which weight format is fastest on this CPU (once)")
+    window = OthersWindow()
     pass_ms = measure_pass_ms(loaded, threads)
+    others = window.others_busy_cores()
     fastest = min(CANDIDATES, key=pass_ms.__getitem__)
     quantize = fastest if pass_ms["none"] >= MARGIN * pass_ms[fastest] else "none"
     choice = HostChoice(
@@ -101,10 +118,34 @@ def cpu_quantization(
         pass_ms=pass_ms,
         threads=threads,
         measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        others_busy_cores=None if others is None else round(others, 2),
     )
     write_choice(path, choice)
     log.info("weight format for %s on this CPU: %s", loaded.spec.name, choice.reason)
     return choice
+
+
+def remembered_choices(model_name: str) -> list[tuple[Path, HostChoice]]:
+    """What this machine remembers for `model_name`, one record per thread count."""
+    found = []
+    for threads in range(1, (os.cpu_count() or 1) + 1):
+        path = choice_path(model_name, threads)
+        if path.is_file() and (choice := read_choice(path)) is not None:
+            found.append((path, choice))
+    return found
+
+
+def forget_choices(model_name: str) -> list[Path]:
+    """Delete the remembered records for `model_name` here: the next load measures again."""
+    removed = []
+    for threads in range(1, (os.cpu_count() or 1) + 1):
+        path = choice_path(model_name, threads)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def measure_pass_ms(loaded: LoadedModel, threads: int) -> dict[str, float]:
@@ -145,6 +186,7 @@ def read_choice(path: Path) -> HostChoice | None:
             pass_ms={str(k): float(v) for k, v in data["pass_ms"].items()},
             threads=int(data["threads"]),
             measured_at=str(data["measured_at"]),
+            others_busy_cores=_optional_float(data.get("others_busy_cores")),
         )
     except FileNotFoundError:
         return None
@@ -157,12 +199,17 @@ def read_choice(path: Path) -> HostChoice | None:
     return choice
 
 
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
 def write_choice(path: Path, choice: HostChoice) -> None:
     data = {
         "quantize": choice.quantize,
         "pass_ms": choice.pass_ms,
         "threads": choice.threads,
         "measured_at": choice.measured_at,
+        "others_busy_cores": choice.others_busy_cores,
         "cpu": cpu_description().split(" | ")[0],
         "torch": torch.__version__,
     }

@@ -25,6 +25,7 @@ class ForwardPasses(Protocol):
         ...
 
     description: str  # what runs the passes, for status and logs
+    dtype: torch.dtype  # what the passes compute in (bf16 activations with low-bit weights)
     prefill_chunk: int  # most tokens one `fill` takes (the decoder checks cancel in between)
 
     def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
@@ -59,6 +60,7 @@ class TransformersPasses:
         self.threads = threads
         self.cache = DynamicKVCache()
         self.description = "transformers eager"
+        self.dtype = next(model.parameters()).dtype
 
     def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
         return self._logits(token_ids, keep, tree).argmax(dim=-1).tolist()
