@@ -1,7 +1,8 @@
 """`sdsat-lsp train`: SDSAT fine-tuning (`run`), artifact evaluation and export.
 
     sdsat-lsp train --base MODEL --data DIR [DIR...] --k K --mode MODE --output DIR [--resume]
-    sdsat-lsp train evaluate ARTIFACT [--humaneval N | --data DIR...] [--eval-prompts N]
+    sdsat-lsp train evaluate ARTIFACT [--humaneval N | --data DIR... | --quality-set SETS
+        --points N] [--eval-prompts N] [--eval-ks K...] [--strategies S...]
     sdsat-lsp train export CHECKPOINT --output DIR [--base NAME] [--export-dtype float16]
         [--export-rank R]
 
@@ -94,6 +95,42 @@ def _add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         default=None,
         help="evaluate: use N HumanEval prompts (0 = all 164)",
+    )
+    parser.add_argument(
+        "--quality-set",
+        metavar="SETS",
+        help="evaluate: completion points from these held-out quality sets, comma-separated "
+        "(e.g. marshmallow,tomlkit; `make quality-data` fetches them)",
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        metavar="N",
+        default=24,
+        help="evaluate --quality-set: points, spread over sets and kinds (default: 24)",
+    )
+    parser.add_argument(
+        "--prompt-tokens",
+        type=int,
+        metavar="N",
+        default=512,
+        help="evaluate --quality-set: prompt budget, whole lines before the cursor (default: 512)",
+    )
+    parser.add_argument(
+        "--eval-ks",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="evaluate --quality-set: drafts per round to measure (default: --k, else the "
+        "artifact's trained k)",
+    )
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=["sdsat", "sdsat-tree"],
+        default=["sdsat", "sdsat-tree"],
+        help="evaluate --quality-set: the engine's SAT strategies to measure "
+        "(default: sdsat sdsat-tree)",
     )
     parser.add_argument("--report", metavar="FILE", help="evaluate: write the JSON here")
 
@@ -204,15 +241,7 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
 
     from sdsat_lsp.model import ModelLoadError, load_model
     from sdsat_lsp.model.artifact import read_artifact
-    from sdsat_lsp.training.data import build_dataset
-    from sdsat_lsp.training.evaluate import (
-        evaluation_engine,
-        greedy_continuation,
-        humaneval_prompts,
-        measure_acceptance,
-        measure_sat_accuracy,
-        prompts_from_sequences,
-    )
+    from sdsat_lsp.training.evaluate import evaluation_engine
 
     # TrainConfig's defaults under the flags given; k defaults to the artifact's trained k.
     given = config_values(args, TrainConfig)
@@ -221,18 +250,60 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
         torch.set_num_threads(options["threads"])
     try:
         loaded = load_model(artifact_dir, device=options["device"], dtype="float32")
-        artifact = read_artifact(artifact_dir)
+        # a registry name (e.g. smollm2-135m) evaluates the adapter its entry ships
+        adapter_dir = (
+            artifact_dir if Path(artifact_dir).is_dir() else loaded.spec.sat_adapter_path()
+        )
+        if adapter_dir is None:
+            raise CommandError(f"{artifact_dir}: neither an artifact directory nor a SAT model")
+        artifact = read_artifact(adapter_dir)
     except (ModelLoadError, ValueError) as error:
         raise CommandError(str(error)) from error
     k = given.get("k") or artifact.trained_k
     sat_id = loaded.spec.sat_id
     if sat_id is None:
         raise CommandError(f"{artifact_dir}: no SAT id")
+    engine = evaluation_engine(loaded, sat_id, k, options["threads"])
+    report: dict[str, Any] = {
+        "artifact": str(adapter_dir),
+        "k": k,
+        "trained_k": artifact.trained_k,
+        "step": artifact.step,
+    }
+    if args.quality_set:
+        report |= _evaluate_held_out(args, engine, options, k)
+    else:
+        report |= _evaluate_prompts(args, engine, given, options, k)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report:
+        Path(args.report).write_text(text + "\n")
+    return 0
+
+
+def _evaluate_prompts(
+    args: argparse.Namespace,
+    engine: Any,
+    given: dict[str, Any],
+    options: dict[str, Any],
+    k: int,
+) -> dict[str, Any]:
+    """HumanEval prompts or --data rows: SAT accuracy and two-step acceptance at k."""
+    import torch
+
+    from sdsat_lsp.training.data import build_dataset
+    from sdsat_lsp.training.evaluate import (
+        greedy_continuation,
+        humaneval_prompts,
+        measure_acceptance,
+        prompts_from_sequences,
+    )
+
+    loaded = engine.loaded
     prompts_count = options["eval_prompts"]
     new_tokens = options["eval_new_tokens"]
     seq_len = options["seq_len"]
-    engine = evaluation_engine(loaded, sat_id, k)
-    report: dict[str, Any] = {"artifact": str(artifact_dir), "k": k, "step": artifact.step}
+    report: dict[str, Any] = {}
     if args.humaneval is not None:
         prompts = humaneval_prompts(loaded.tokenizer, args.humaneval)
         report["source"] = f"HumanEval prompts ({len(prompts)})"
@@ -258,10 +329,74 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
         spans = []
         report["source"] = f"{', '.join(given['data'])} ({len(prompts)} prompts)"
     else:
-        raise CommandError("evaluate needs --humaneval N or --data DIR")
+        raise CommandError("evaluate needs --humaneval N, --data DIR or --quality-set SETS")
+    report["sat_accuracy"] = _accuracy(engine, accuracy_rows, spans, k)
+    if prompts_count:
+        prompts = prompts[:prompts_count] if args.humaneval is None else prompts
+        acceptance = measure_acceptance(engine, prompts, max_new_tokens=new_tokens)
+        report["two_step"] = acceptance.to_json()
+    return report
+
+
+def _evaluate_held_out(
+    args: argparse.Namespace, engine: Any, options: dict[str, Any], k: int
+) -> dict[str, Any]:
+    """Quality-set completion points: the `ar` output per point, then each strategy × k through
+    the engine, checked against it; SAT accuracy along those outputs at the largest k."""
+    import torch
+
+    from sdsat_lsp.bench.quality.held_out import UnknownSet, held_out_points, prefix
+    from sdsat_lsp.bench.quality.sets import QualityDataMissing
+    from sdsat_lsp.training.evaluate import greedy_continuation, measure_acceptance, prefix_prompt
+
+    ks = args.eval_ks or [k]
+    if args.points <= 0 or args.prompt_tokens <= 0 or min(ks) <= 0:
+        raise CommandError("--points, --prompt-tokens and --eval-ks must be positive")
+    names = [name.strip() for name in args.quality_set.split(",") if name.strip()]
+    try:
+        points, source = held_out_points(names, args.points)
+    except (UnknownSet, QualityDataMissing) as error:
+        raise CommandError(str(error)) from error
+    if not points:
+        raise CommandError(f"no completion points in {args.quality_set}")
+    new_tokens = options["eval_new_tokens"]
+    prompts = [prefix_prompt(engine, prefix(point), args.prompt_tokens) for point in points]
+    greedy = [greedy_continuation(engine, prompt, new_tokens) for prompt in prompts]
+    source |= {
+        "prompt_tokens": args.prompt_tokens,
+        "mean_prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1),
+        "new_tokens": new_tokens,
+    }
+    rows, spans = [], []
+    for prompt, continuation in zip(prompts, greedy, strict=True):
+        if len(continuation) >= max(ks) + 2:
+            rows.append(torch.tensor(prompt + continuation, dtype=torch.long))
+            spans.append((len(prompt), len(prompt) + len(continuation)))
+    acceptance = [
+        measure_acceptance(
+            engine, prompts, max_new_tokens=new_tokens, strategy=strategy, k=each, greedy=greedy
+        ).to_json()
+        for each in ks
+        for strategy in args.strategies
+    ]
+    return {
+        "source": source,
+        "sat_accuracy": _accuracy(engine, rows, spans, max(ks)),
+        "acceptance": acceptance,
+        "all_equal_ar": all(row["equals_greedy"] == row["prompts"] for row in acceptance),
+    }
+
+
+def _accuracy(engine: Any, rows: list[Any], spans: list[tuple[int, int]], k: int) -> dict[str, Any]:
+    """Teacher-forced SAT accuracy per position, pooled over rows (groups inside `spans`)."""
+    import torch
+
+    from sdsat_lsp.training.evaluate import measure_sat_accuracy
+
+    sat_id = engine.loaded.spec.sat_id
     accuracy = [
         measure_sat_accuracy(
-            loaded.model,
+            engine.loaded.model,
             row.unsqueeze(0),
             k,
             sat_id,
@@ -269,18 +404,9 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
             seed=index,
             spans=torch.tensor([spans[index]]) if spans else None,
         )
-        for index, row in enumerate(accuracy_rows)
+        for index, row in enumerate(rows)
     ]
-    report["sat_accuracy"] = _pool_accuracy(accuracy)
-    if prompts_count:
-        prompts = prompts[:prompts_count] if args.humaneval is None else prompts
-        acceptance = measure_acceptance(engine, prompts, max_new_tokens=new_tokens)
-        report["two_step"] = acceptance.to_json()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.report:
-        Path(args.report).write_text(text + "\n")
-    return 0
+    return _pool_accuracy(accuracy)
 
 
 def _pool_accuracy(results: list[Any]) -> dict[str, Any]:

@@ -4,9 +4,10 @@
   sequences. Per position i, top-1 accuracy against the true token ("data") and against the
   base model's own argmax for that position ("greedy"); plus the acceptance proxy: the mean
   length of the run of leading greedy-correct drafts per group.
-- `measure_acceptance`: real SDSAT greedy decoding by the engine's own `sdsat` strategy (the
-  decoder users run, `sdsat_lsp.engine`), from its `GenerationStats`: drafts accepted per
-  round and tokens per forward pass, the prefill not counted.
+- `measure_acceptance`: real SDSAT greedy decoding by the engine's own strategies (`sdsat`
+  two-step, or `sdsat-tree`: the decoders users run, `sdsat_lsp.engine`), from their
+  `GenerationStats`: drafts accepted per round and tokens per forward pass, the prefill not
+  counted; optionally checked against `ar`'s output.
 
 The model must already be SAT-capable (an artifact applied, or an adapter attached).
 """
@@ -102,12 +103,36 @@ def measure_sat_accuracy(
     )
 
 
-def evaluation_engine(loaded: LoadedModel, sat_id: int, k: int) -> Engine:
+def evaluation_engine(loaded: LoadedModel, sat_id: int, k: int, threads: int = 0) -> Engine:
     """The engine users run, around an in-memory SAT-capable model (an artifact applied or an
-    adapter attached): `sdsat` (two-step) with k drafts, each prompt from an empty cache."""
+    adapter attached): `sdsat` (two-step) with k drafts, each prompt from an empty cache.
+    Weights stay as loaded (no per-machine low-bit choice, no compiling): on CPU fp32 every
+    strategy's output is then exactly `ar`'s, which the evaluation checks."""
     spec = dataclasses.replace(loaded.spec, sat_id=sat_id, trained_k=k, recommended_k=k)
-    settings = Settings(model=str(loaded.path), strategy="sdsat", k=k, prefix_reuse=False)
+    settings = Settings(
+        model=str(loaded.path),
+        strategy="sdsat",
+        k=k,
+        prefix_reuse=False,
+        quantize="none",
+        compile="off",
+        threads=threads,
+    )
     return Engine(dataclasses.replace(loaded, spec=spec), settings)
+
+
+def prefix_prompt(engine: Engine, prefix: str, max_tokens: int) -> list[int]:
+    """The engine's prompt for a completion after `prefix`, keeping the longest tail of whole
+    lines that fits `max_tokens` (what a context budget keeps next to the cursor)."""
+    lines = prefix.splitlines(keepends=True)
+    kept, used = len(lines), 0
+    while kept > 0:
+        cost = engine.count_tokens(lines[kept - 1])
+        if used + cost > max_tokens and kept < len(lines):
+            break
+        used += cost
+        kept -= 1
+    return engine.encode_prompt("".join(lines[kept:]))
 
 
 def greedy_continuation(engine: Engine, prompt: Sequence[int], max_new_tokens: int) -> list[int]:
@@ -128,9 +153,13 @@ class Acceptance:
     mean_accepted_per_round: float
     tokens_per_pass: float
     equals_greedy: int | None  # prompts whose output equals plain greedy (None: not checked)
+    strategy: str = "sdsat"
+    k: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "strategy": self.strategy,
+            "k": self.k,
             "prompts": self.prompts,
             "rounds": self.rounds,
             "new_tokens": self.new_tokens,
@@ -149,12 +178,18 @@ def measure_acceptance(
     *,
     max_new_tokens: int = 64,
     check_greedy: bool = False,
+    strategy: str | None = None,
+    k: int | None = None,
+    greedy: Sequence[Sequence[int]] | None = None,
 ) -> Acceptance:
-    """The engine's own strategy (see `evaluation_engine`) over `prompts`: accepted drafts per
-    round and tokens per forward pass, summed over the prompts from `GenerationStats`."""
+    """The engine's own strategy (see `evaluation_engine`), or `strategy` with `k` drafts, over
+    `prompts`: accepted drafts per round and tokens per forward pass, summed over the prompts
+    from `GenerationStats`. Outputs are compared with `greedy` (each prompt's `ar` output,
+    when given) or, with `check_greedy`, with an `ar` run per prompt."""
     rounds = new_tokens = passes = drafted = accepted = equal = 0
-    for prompt in prompts:
-        generation = engine.generate(prompt, max_new_tokens=max_new_tokens)
+    checked = check_greedy or greedy is not None
+    for index, prompt in enumerate(prompts):
+        generation = engine.generate(prompt, max_new_tokens=max_new_tokens, strategy=strategy, k=k)
         generation.collect()
         stats = generation.stats
         rounds += stats.rounds
@@ -162,7 +197,9 @@ def measure_acceptance(
         passes += stats.forward_passes
         drafted += stats.drafted_tokens
         accepted += stats.accepted_tokens
-        if check_greedy:
+        if greedy is not None:
+            equal += list(greedy[index]) == list(generation.tokens)
+        elif check_greedy:
             equal += greedy_continuation(engine, prompt, max_new_tokens) == generation.tokens
     return Acceptance(
         prompts=len(prompts),
@@ -173,7 +210,9 @@ def measure_acceptance(
         accepted_tokens=accepted,
         mean_accepted_per_round=accepted / max(rounds, 1),
         tokens_per_pass=new_tokens / max(passes, 1),
-        equals_greedy=equal if check_greedy else None,
+        equals_greedy=equal if checked else None,
+        strategy=strategy or engine.info.strategy,
+        k=k or engine.info.k,
     )
 
 
