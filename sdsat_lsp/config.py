@@ -178,6 +178,44 @@ class Settings:
             raise ConfigError("; ".join(problems))
 
 
+# Every setting is one or the other (a test checks that each field is classified).
+# Settings whose change needs a new engine (the server reloads the model): what is loaded and
+# how its passes are prepared; strategy and k too, since compiled forward passes are prepared
+# for the strategy's pass shapes at load.
+ENGINE_SETTINGS: tuple[str, ...] = (
+    "model",
+    "device",
+    "dtype",
+    "sat_token_id",
+    "strategy",
+    "k",
+    "forward_path",
+    "quantize",
+    "compile",
+    "threads",
+    "backend",
+    "backend_url",
+    "backend_model",
+    "backend_api_key_env",
+    "backend_timeout_ms",
+)
+# Settings that apply per request (or to the server itself). max_new_tokens and
+# context_tokens size the static KV cache at load, but it grows when a request needs more.
+REQUEST_SETTINGS: tuple[str, ...] = (
+    "max_new_tokens",
+    "context_tokens",
+    "prefix_reuse",
+    "debounce_ms",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "alternatives",
+    "log_file",
+    "log_level",
+)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How one request samples (engine/sampling.py); greedy requests carry none."""

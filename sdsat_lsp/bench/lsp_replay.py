@@ -19,30 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdsat_lsp.bench.sessions import TypingSession
+from sdsat_lsp.config import ENGINE_SETTINGS
 from sdsat_lsp.server.client import Completion, Session
 from sdsat_lsp.server.profile import percentile
 
-# The server settings a replay sets, and the default it changes: short completions keep a
-# replay of a whole session within minutes on a CPU.
-SERVER_SETTINGS = (
-    "model",
-    "device",
-    "dtype",
-    "strategy",
-    "k",
-    "max_new_tokens",
-    "forward_path",
-    "quantize",
-    "compile",
-    "threads",
-    # a remote engine (`--backend openai --backend-url http://host:8000/v1`): the same replay
-    # measures keystroke → first delta through it
-    "backend",
-    "backend_url",
-    "backend_model",
-    "backend_api_key_env",
-    "backend_timeout_ms",
-)
+# The server settings a replay sets: everything that selects and prepares the engine (a
+# remote one too: `--backend openai --backend-url http://host:8000/v1` measures keystroke →
+# first delta through it), and the completion length, whose default it changes: short
+# completions keep a replay of a whole session within minutes on a CPU.
+SERVER_SETTINGS = (*ENGINE_SETTINGS, "max_new_tokens")
 DEFAULTS = {"max_new_tokens": 32}
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sdsat_lsp.config import Settings, camel_case
+from sdsat_lsp.config import ENGINE_SETTINGS, Settings, camel_case
 from sdsat_lsp.engine.worker import CancelToken, CompletionWorker
 
 if TYPE_CHECKING:  # torch loads on the worker thread, after `initialize` has been answered
@@ -29,25 +29,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Settings whose change needs a new engine; the others apply per request. Strategy and k too:
-# compiled forward passes are prepared for the strategy's pass shapes at load.
-ENGINE_SETTINGS = (
-    "model",
-    "device",
-    "dtype",
-    "sat_token_id",
-    "strategy",
-    "k",
-    "forward_path",
-    "quantize",
-    "compile",
-    "threads",
-    "backend",
-    "backend_url",
-    "backend_model",
-    "backend_api_key_env",
-    "backend_timeout_ms",
-)
 LOAD_KEY = "sdsat/model"
 
 
