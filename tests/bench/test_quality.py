@@ -3,23 +3,29 @@ buffer reimplemented from llama.vscode, the HumanEval sandbox, the data sets on 
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Callable
 
 import pytest
 
 from sdsat_lsp.bench.quality.config import QualityConfig
 from sdsat_lsp.bench.quality.humaneval import run_program
 from sdsat_lsp.bench.quality.metrics import bootstrap, first_line, paired_difference, score
-from sdsat_lsp.bench.quality.points import SetFiles, candidates, cut_points
+from sdsat_lsp.bench.quality.points import SetFiles, candidates, cut_points, load_set
 from sdsat_lsp.bench.quality.run import complete_points, select_points
 from sdsat_lsp.bench.quality.sets import SETS, QualityDataMissing, set_dir, source_files
 from sdsat_lsp.bench.quality.strategies import (
+    CHUNK_SEPARATOR,
     RING_CHUNK_SIZE,
     RING_N_CHUNKS,
     RingBuffer,
     ring_history,
+    trim_front,
 )
+from sdsat_lsp.config import DEFAULT_MODEL
 from sdsat_lsp.context import Document
+from sdsat_lsp.model.registry import find_spec
 
 MODULE = '''import os
 
@@ -177,6 +183,64 @@ def test_ring_history_is_seeded_and_uses_the_same_language() -> None:
     assert ring.texts() == ring_history(document, 5, others, "seed").texts()
     assert not any("var a" in text for text in ring.texts())
     assert any("class Store" in text for text in ring.texts())
+
+
+def _trimmed_by_loop(lines: list[str], count: Callable[[str], int], left: int) -> list[str]:
+    """The ring's first trimming loop (a whole count per step), kept as the reference."""
+    while lines and count("\n".join(lines)) > left:
+        lines = lines[max(1, len(lines) // 16) :]
+    return lines
+
+
+def _ring_lines(code_set_index: int, file_index: int) -> list[str]:
+    files = load_set(SETS[code_set_index])
+    document = files.documents[file_index % len(files.documents)]
+    others = [other for other in files.documents if other is not document]
+    ring = ring_history(document, document.line_count // 2, others, f"trim {file_index}")
+    return "".join(CHUNK_SEPARATOR + text for text in ring.texts()).split("\n")
+
+
+def _assert_trims_agree(lines: list[str], count: Callable[[str], int]) -> None:
+    """At every budget where the loop's cut moves (each of its tails' counts, and one less)."""
+    counts: dict[str, int] = {}
+
+    def cached(text: str) -> int:
+        if text not in counts:
+            counts[text] = count(text)
+        return counts[text]
+
+    tails, length = [], len(lines)
+    while length:
+        tails.append(cached("\n".join(lines[len(lines) - length :])))
+        length -= max(1, length // 16)
+    for left in sorted({-1, 0, *tails, *(c - 1 for c in tails)}):
+        fits = functools.partial(lambda budget, text: cached(text) <= budget, left)
+        assert trim_front(lines, fits) == _trimmed_by_loop(lines, cached, left), left
+
+
+def test_ring_trimming_cuts_where_the_loop_did() -> None:
+    lines = _ring_lines(0, 3)
+    assert len(lines) > 200  # a full ring: many steps to search
+    _assert_trims_agree(lines, lambda text: len(text.encode("utf-8")) // 3)
+    _assert_trims_agree(["only"], len)
+    assert trim_front(lines, lambda text: False) == []
+
+
+@pytest.mark.default_model
+def test_ring_trimming_cuts_where_the_loop_did_on_the_model_tokenizer() -> None:
+    """Real files of every set, counted by the default model's BPE: the binary search relies
+    on a tail never having more tokens than a longer tail."""
+    from tokenizers import Tokenizer
+
+    spec = find_spec(DEFAULT_MODEL)
+    assert spec is not None
+    tokenizer = Tokenizer.from_file(str(spec.cache_path() / "tokenizer.json"))
+    for code_set_index in range(len(SETS)):
+        for file_index in (1, 7):
+            _assert_trims_agree(
+                _ring_lines(code_set_index, file_index),
+                lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
+            )
 
 
 def test_humaneval_sandbox() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sdsat_lsp.bench.quality.config import STRATEGIES
@@ -155,14 +155,34 @@ def ring_prompt(
     ring = ring_history(document, position.line, others, seed)
     extra_lines = "".join(CHUNK_SEPARATOR + text for text in ring.texts()).split("\n")
     left = budget - backend.count_tokens(local.prefix)
-    extra = "\n".join(extra_lines)
-    while extra_lines and backend.count_tokens(extra) > left:
-        extra_lines = extra_lines[max(1, len(extra_lines) // 16) :]
-        extra = "\n".join(extra_lines)
+    extra_lines = trim_front(extra_lines, lambda text: backend.count_tokens(text) <= left)
     if not extra_lines:
         return local
+    extra = "\n".join(extra_lines)
     piece = PromptPiece("ring_chunks", extra, backend.count_tokens(extra))
     return dataclasses.replace(local, prefix=extra + local.prefix, pieces=(piece, *local.pieces))
+
+
+def trim_front(lines: list[str], fits: Callable[[str], bool]) -> list[str]:
+    """The longest tail of `lines` whose text `fits`, among the tails that dropping a 16th of
+    the lines from the front (at least one) step by step leaves; [] when none fits.
+
+    The steps are those of the loop this replaces, which counted the whole text after each:
+    ~16 ln n counts, ~16 n lines tokenized in all. A binary search over the same steps counts
+    ~log2 of that and finds the loop's tail as long as no tail has more tokens than a longer
+    tail of the same lines (a BPE could in principle merge across the joint; the test checks
+    real files on the default model's tokenizer against the loop)."""
+    lengths = [len(lines)]
+    while lengths[-1]:
+        lengths.append(lengths[-1] - max(1, lengths[-1] // 16))
+    low, high = 0, len(lengths) - 1  # the empty tail, at `high`, always "fits"
+    while low < high:
+        middle = (low + high) // 2
+        if fits("\n".join(lines[len(lines) - lengths[middle] :])):
+            high = middle
+        else:
+            low = middle + 1
+    return lines[len(lines) - lengths[low] :]
 
 
 def strategy_prompt(
