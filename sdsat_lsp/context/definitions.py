@@ -14,6 +14,10 @@ enclosing the cursor, found by indentation, and the cursor's line when it is a c
 header (`def f(x: Schema):|`): text that typing inside a line does not change, so the prompt
 prefix stays stable while typing (it may change when a line ends in `:` or `{`, or when the
 band moves on). Knows nothing of token budgets or prompt layout (prompt.py).
+
+Typing costs little: a definition's text is built once per version of the document that
+defines it (`Document.derived`), and the choice is kept (`Document.memo`) while its inputs, the
+query text, the imports and the other documents' revisions, stay the same.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ MAX_MEMBERS = 12  # method headers kept per class
 MAX_HEADER_LINES = 6
 _ENCLOSING_LINES = 400  # how far up the enclosing block headers are looked for
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_CR_LINE_END = re.compile(r"\r\n?")
 _JS_EXTENSIONS = ("", ".ts", ".tsx", ".js", ".mjs", ".cjs", ".jsx", "/index.ts", "/index.js")
 _JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 
@@ -294,6 +299,17 @@ def _index(document: Document) -> dict[str, tree_sitter.Node]:
     return index
 
 
+def definition_text(document: Document, symbol: str) -> str | None:
+    """`describe` of the top-level definition named `symbol` (None: none), once per document
+    version: `Document.derived` is dropped on every change, so a keystroke in one file reuses
+    what the files it imports define, and an edit to one of them is seen at the next prompt."""
+    texts: dict[str, str | None] = document.derived.setdefault("definition_texts", {})
+    if symbol not in texts:
+        node = _index(document).get(symbol)
+        texts[symbol] = None if node is None else describe(document, node)
+    return texts[symbol]
+
+
 def _lines(document: Document, node: tree_sitter.Node) -> list[str]:
     return _text(document, node).split("\n")
 
@@ -396,7 +412,11 @@ def query_text(document: Document, cursor_line: int) -> str:
     without the import statements (naming a name is not using it)."""
     start, end = query_lines(cursor_line)
     imports = _import_lines(document, end)
-    band = "\n".join(document.line_text(line) for line in range(start, end) if line not in imports)
+    if any(start <= line < end for line in imports):
+        kept = (document.line_text(line) for line in range(start, end) if line not in imports)
+        band = "\n".join(kept)
+    else:  # one slice, its line ends made `\n`: the same text as joining the lines
+        band = _lines_text(document, start, end)
     typed = document.line_text(cursor_line)
     headers = [typed] if typed.rstrip().endswith((":", "{")) else []
     current = indent_width(typed)
@@ -410,6 +430,13 @@ def query_text(document: Document, cursor_line: int) -> str:
     return band + "\n" + "\n".join(reversed(headers))
 
 
+def _lines_text(document: Document, start: int, end: int) -> str:
+    if end <= start:
+        return ""
+    text = document.text[document.line_start(start) : document.line_end(end - 1)]
+    return _CR_LINE_END.sub("\n", text) if "\r" in text else text
+
+
 def used_definitions(
     document: Document, cursor_line: int, others: Sequence[Document]
 ) -> list[Definition]:
@@ -418,6 +445,25 @@ def used_definitions(
     if document.tree is None or not others:
         return []
     query = query_text(document, cursor_line)
+    found_bindings = bindings(document, query_lines(cursor_line)[1] or cursor_line)
+    # Everything the choice depends on besides the document's own uri and language: typing
+    # inside a line changes none of it, so the lookups and texts are not redone.
+    key = (query, tuple(found_bindings), tuple((other.uri, other.revision) for other in others))
+    held = document.memo.get("used_definitions")
+    if (
+        held is not None
+        and held[0] == key
+        and all(a is b for a, b in zip(held[1], others, strict=True))  # not just their uris
+    ):
+        return list(held[2])
+    found = _choose(document, query, found_bindings, others)
+    document.memo["used_definitions"] = (key, tuple(others), tuple(found))
+    return found
+
+
+def _choose(
+    document: Document, query: str, found_bindings: list[Binding], others: Sequence[Document]
+) -> list[Definition]:
     last_use: dict[str, int] = {}
     for match in _IDENTIFIER.finditer(query):
         last_use[match.group()] = match.start()
@@ -427,7 +473,6 @@ def used_definitions(
     }
     wanted: list[tuple[int, Binding, str]] = []
     by_path = paths(document, others)
-    found_bindings = bindings(document, query_lines(cursor_line)[1] or cursor_line)
     for binding in _with_submodules(document, found_bindings, others, by_path):
         if binding.symbol is not None and binding.name in last_use:
             wanted.append((last_use[binding.name], binding, binding.symbol))
@@ -445,11 +490,11 @@ def used_definitions(
         target = resolve(document, binding.module, others, by_path)
         if target is None or (target.uri, symbol) in seen:
             continue
-        node = _index(target).get(symbol)
-        if node is None:
+        text = definition_text(target, symbol)
+        if text is None:
             continue
         seen.add((target.uri, symbol))
-        found.append(Definition(target.uri, symbol, describe(target, node)))
+        found.append(Definition(target.uri, symbol, text))
         if len(found) == MAX_DEFINITIONS:
             break
     return found

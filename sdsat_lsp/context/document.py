@@ -109,6 +109,11 @@ class Document:
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
     # Facts about text[:offset], keyed by offset, kept across edits made at or after it.
     derived_before: dict[int, Any] = field(default_factory=dict, repr=False)
+    # Caches whose keys hold every input they depend on (texts, other documents' revisions),
+    # so edits need not drop them: they outlive keystrokes that leave those inputs unchanged.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Counts changes; unlike `version` (the client's number) it changes on every edit.
+    revision: int = field(default=0, repr=False, compare=False)
 
     @classmethod
     def create(cls, uri: str, language_id: str, text: str, version: int = 0) -> Document:
@@ -197,6 +202,7 @@ class Document:
         self._stale = self.language is not None
         self.derived.clear()
         self.derived_before.clear()
+        self.revision += 1
 
     def _point(self, offset: int, byte: int) -> tuple[int, int]:
         """Tree-sitter's (row, byte column) of a position, from the line table when rows and
@@ -260,6 +266,7 @@ class Document:
 
         self.text, self.data = text, data
         self._ascii = self._ascii and new_text.isascii()
+        self.revision += 1
         self.derived_before = {
             key: value for key, value in self.derived_before.items() if key <= start
         }

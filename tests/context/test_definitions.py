@@ -6,12 +6,13 @@ from __future__ import annotations
 from sdsat_lsp.context import (
     Document,
     Position,
+    Prompt,
     PromptRecipe,
     Range,
     TextChange,
     build_prompt,
 )
-from sdsat_lsp.context.definitions import bindings, resolve, used_definitions
+from sdsat_lsp.context.definitions import bindings, query_text, resolve, used_definitions
 
 from .helpers import count_words, open_text, open_with_cursor
 
@@ -174,3 +175,100 @@ def test_typing_keeps_the_prefix_with_definitions() -> None:
         assert prompt.prefix + prompt.stop.lead == previous.prefix + previous.stop.lead + char
         assert prompt.prefix.startswith(previous.prefix)
         previous = prompt
+
+
+def _fresh(document: Document) -> Document:
+    """The same text in a new Document: nothing cached from earlier prompts."""
+    return Document.create(document.uri, document.language_id, document.text, document.version)
+
+
+def _type(document: Document, position: Position, text: str) -> Position:
+    document.apply(document.version + 1, [TextChange(Range(position, position), text)])
+    return document.position_at(document.offset_at(position) + len(text))
+
+
+def _replace(document: Document, old: str, new: str) -> None:
+    start = document.position_at(document.text.index(old))
+    end = document.position_at(document.text.index(old) + len(old))
+    document.apply(document.version + 1, [TextChange(Range(start, end), new)])
+
+
+def _assert_same_as_uncached(
+    document: Document, position: Position, others: list[Document]
+) -> Prompt:
+    kwargs = {"budget_tokens": 1200, "count_tokens": count_words, "fim": True}
+    cached = build_prompt(document, position, other_documents=others, **kwargs)
+    fresh = build_prompt(
+        _fresh(document), position, other_documents=[_fresh(o) for o in others], **kwargs
+    )
+    assert (cached.prefix, cached.suffix, cached.pieces) == (
+        fresh.prefix,
+        fresh.suffix,
+        fresh.pieces,
+    )
+    return cached
+
+
+def test_cached_definitions_give_the_prompt_of_fresh_documents_across_edits() -> None:
+    """Prompts built on long-open documents (definitions cached per document version) equal
+    prompts built on new copies of them, while typing in the file and editing the files it
+    imports from (Python and TypeScript grammars)."""
+    document, position, others = _package()
+    store = others[0]
+    _assert_same_as_uncached(document, position, others)
+    for step, char in enumerate("payload = Store(name).read(codec.encode(total))"):
+        position = _type(document, position, char)
+        if step == 10:
+            _replace(store, "Keeps values by key.", "Keeps values by key, on disk.")
+        if step == 20:
+            _replace(store, "    def read(self, key: str) -> bytes:", "    def read(self, key):")
+        if step == 30:
+            _replace(others[1], "def encode(value: object)", "def encode(value: object, /)")
+        prompt = _assert_same_as_uncached(document, position, others)
+    assert "Keeps values by key, on disk." in prompt.prefix
+    assert "def read(self, key):" in prompt.prefix
+    assert "def encode(value: object, /) -> bytes:" in prompt.prefix
+
+    observable = open_text(
+        "/** A stream. */\nexport class Observable<T> {\n  subscribe(next: (v: T) => void) {\n"
+        "  }\n}\n",
+        "typescript",
+        "file:///rx/src/internal/Observable.ts",
+    )
+    document, position = open_with_cursor(
+        "import { Observable } from '../Observable';\n\nexport function of<T>(v: T) {\n"
+        "  const source = new Observable<T>();\n  <CURSOR>\n}\n",
+        "typescript",
+        "file:///rx/src/internal/observable/of.ts",
+    )
+    for step, char in enumerate("source.subscribe(v)"):
+        position = _type(document, position, char)
+        if step == 5:
+            _replace(observable, "/** A stream. */", "/** A lazy stream. */")
+        prompt = _assert_same_as_uncached(document, position, [observable])
+    assert "A lazy stream." in prompt.prefix
+
+
+def test_an_edit_to_an_imported_file_changes_the_next_prompts_definitions() -> None:
+    document, position, others = _package()
+    kwargs = {"budget_tokens": 800, "count_tokens": count_words, "fim": False}
+    before = build_prompt(document, position, other_documents=others, **kwargs)
+    assert "Parse the JSON file at `path`." in before.prefix
+    _replace(others[0], "Parse the JSON file at `path`.", "Load `path` as JSON.")
+    after = build_prompt(document, position, other_documents=others, **kwargs)
+    assert "Load `path` as JSON." in after.prefix
+    assert "Parse the JSON file" not in after.prefix
+
+
+def test_query_text_is_the_same_whatever_the_line_ends() -> None:
+    """The band is cut as one slice when it holds no import line; its line ends become `\\n`
+    as when it is joined line by line."""
+    body = "".join(f"    value_{i} = read_json(str({i}))\n" for i in range(60))
+    text = SERVICE.replace("    <CURSOR>\n", body)
+    document = open_text(text, uri="file:///repo/pkg/service.py")
+    for line in (56, 64, 70):  # bands below the imports
+        expected = query_text(document, line)
+        assert "read_json" in expected
+        for ending in ("\r\n", "\r"):
+            crlf = open_text(text.replace("\n", ending), uri="file:///repo/pkg/service.py")
+            assert query_text(crlf, line) == expected, (line, ending)
