@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, SamplingParams, Settings, StrategyName
+from sdsat_lsp.engine.batched_sampling import BatchedSamples
 from sdsat_lsp.engine.forward.select import build_passes, choose_forward
 from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
 from sdsat_lsp.engine.kv_cache import CachedIds
@@ -219,6 +220,33 @@ class Engine:
         )
         return Generation(
             request, passes=self.passes, tokenizer=self.loaded.tokenizer, cancelled=cancelled
+        )
+
+    def generate_samples(
+        self,
+        prompt_ids: Sequence[int],
+        count: int,
+        *,
+        max_new_tokens: int,
+        sampling: SamplingParams,
+        stop: StopCheck | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        reuse_prefix: bool | None = None,
+    ) -> BatchedSamples:
+        """`count` independent samples as one batch (batched_sampling.py); lazy, iterating
+        streams the first."""
+        request = GenerationRequest(
+            prompt_ids=tuple(prompt_ids),
+            strategy="ar",
+            k=0,
+            max_new_tokens=max_new_tokens,
+            stop_token_ids=self.stop_token_ids,
+            stop=stop,
+            reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,
+            sampling=sampling,
+        )
+        return BatchedSamples(
+            request, count, passes=self.passes, tokenizer=self.loaded.tokenizer, cancelled=cancelled
         )
 
     @property

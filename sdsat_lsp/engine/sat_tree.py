@@ -35,16 +35,25 @@ class SatTree:
         start = self.real + j * k
         return slice(start, start + k)
 
-    def position_ids(self, past: int, device: torch.device) -> torch.Tensor:
-        """(1, q) absolute positions on top of a cache holding `past` tokens."""
-        return torch.tensor([[past + o for o in self.offsets]], dtype=torch.long, device=device)
+    def positions(self, past: int) -> list[int]:
+        """Absolute positions on top of a cache holding `past` tokens (a `PassLayout`)."""
+        return [past + o for o in self.offsets]
 
-    def mask(self, past: int, device: torch.device) -> torch.Tensor:
-        """(1, 1, q, past + q) bool: every input sees the whole cache, then the local mask."""
+    def visible(self, past: int) -> torch.Tensor:
+        """(q, past + q) bool: every input sees the whole cache, then the local mask."""
         q = len(self.input_ids)
         full = torch.ones(q, past + q, dtype=torch.bool)
         full[:, past:] = self.local_mask
-        return full.view(1, 1, q, past + q).to(device)
+        return full
+
+    def position_ids(self, past: int, device: torch.device) -> torch.Tensor:
+        """(1, q) absolute positions, as transformers takes them."""
+        return torch.tensor([self.positions(past)], dtype=torch.long, device=device)
+
+    def mask(self, past: int, device: torch.device) -> torch.Tensor:
+        """(1, 1, q, past + q) bool, as transformers takes it."""
+        q = len(self.input_ids)
+        return self.visible(past).view(1, 1, q, past + q).to(device)
 
 
 def build_sat_tree(head: int, drafts: Sequence[int], sat_id: int, k: int) -> SatTree:

@@ -9,7 +9,7 @@ so a backend never sees tree-sitter or LSP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # a type only: the engine's module imports torch
     from sdsat_lsp.config import SamplingParams
@@ -74,4 +74,42 @@ class CompletionBackend(Protocol):
         """Greedy generation (sampled with `sampling`; `sample_stream` numbers a request's
         alternatives), checked against `stop` after every round and `cancelled` before every
         forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own."""
+        ...
+
+
+class Sample(Protocol):
+    """One finished sample of a batch."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def finish_reason(self) -> str: ...
+    @property
+    def logprob(self) -> float: ...
+
+
+class SampleBatch(TextStream, Protocol):
+    """Several samples of one prompt run together: iterating streams the first one's text;
+    `samples` has all of them (the first first) once it ended, none if cancelled."""
+
+    @property
+    def samples(self) -> Sequence[Sample]: ...
+
+
+@runtime_checkable
+class BatchSamplingBackend(Protocol):
+    """A backend that samples a request's alternatives in one batch (the local engine)."""
+
+    def generate_samples(
+        self,
+        prompt_ids: Sequence[int],
+        count: int,
+        *,
+        max_new_tokens: int,
+        sampling: SamplingParams,
+        stop: StopCheck | None = None,
+        cancelled: Callable[[], bool] = ...,
+        reuse_prefix: bool | None = None,
+    ) -> SampleBatch:
+        """`count` independent plain samples, one forward pass per step for all of them."""
         ...

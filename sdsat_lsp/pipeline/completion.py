@@ -6,8 +6,10 @@
                 by the backend after every round
     show        `on_text(visible)` whenever the stop rule's view of the text so far changes
     finalize    the text to insert: `StopRule.finalize` of everything generated
-    alternatives  (sampling, `alternatives` > 1) more samples for the same prompt, one after
-                the other on the same prefix cache, not streamed; de-duplicated, likeliest first
+    alternatives  (sampling, `alternatives` > 1) more samples for the same prompt: on a backend
+                that batches them (the local engine) all n in one batch, one pass per step, the
+                first streamed; else one after the other on the same prefix cache. De-duplicated,
+                likeliest first, the streamed one first
 
 The server, `sdsat-lsp complete`, the stop-rule evaluation and the tests all run this one
 function, so a change to a stop rule or a new backend reaches every one of them.
@@ -31,7 +33,12 @@ from sdsat_lsp.context import (
     StopRule,
     build_prompt,
 )
-from sdsat_lsp.pipeline.backend import CompletionBackend, TextStream
+from sdsat_lsp.pipeline.backend import (
+    BatchSamplingBackend,
+    CompletionBackend,
+    SampleBatch,
+    TextStream,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ def complete(
     recipe: PromptRecipe | None = None,
     prompt: Prompt | None = None,
     alternatives: int = 1,
+    batch_alternatives: bool = True,
 ) -> CompletionOutcome:
     """Run one completion on `backend` and return it; `on_text` gets the visible text so far.
 
@@ -96,7 +104,8 @@ def complete(
     limit (or EOS) and returns the raw text, even where no completion makes sense.
     `recipe` turns prompt pieces off, and `prompt` replaces the built prompt altogether (the
     quality benchmark's ablations and peer strategies: the rest of the pipeline is the same).
-    `alternatives` > 1 (with settings.temperature > 0) samples that many completions in all.
+    `alternatives` > 1 (with settings.temperature > 0) samples that many completions in all,
+    batched where the backend can (`batch_alternatives=False`: one after the other, to compare).
     """
     started = time.perf_counter()
     if prompt is None:
@@ -132,7 +141,23 @@ def complete(
             sample_stream=sample_stream,
         )
 
-    stream = generate(0)
+    batch: SampleBatch | None = None
+    if (
+        sampling is not None
+        and alternatives > 1
+        and batch_alternatives
+        and isinstance(backend, BatchSamplingBackend)
+    ):
+        batch = backend.generate_samples(
+            prompt_ids,
+            alternatives,
+            max_new_tokens=settings.max_new_tokens,
+            sampling=sampling,
+            stop=None if stop is None else stop.check,
+            cancelled=cancelled,
+            reuse_prefix=settings.prefix_reuse,
+        )
+    stream: TextStream = batch if batch is not None else generate(0)
     shown = ""
     for _ in stream:
         # What an editor shows is the stop rule's view of the text so far (cursor whitespace
@@ -148,7 +173,10 @@ def complete(
     else:
         final = raw if stop is None else stop.finalize(raw)
     others: tuple[str, ...] = ()
-    if sampling is not None and alternatives > 1 and final:
+    if batch is not None and final:
+        scored = [(sample.text, sample.logprob) for sample in batch.samples[1:]]
+        others = rank_samples(scored, stop, exclude=final)
+    elif sampling is not None and alternatives > 1 and final:
         others = more_samples(generate, alternatives - 1, stop, cancelled, exclude=final)
         generate_ms = _ms_since(started)
     return CompletionOutcome(
@@ -174,7 +202,7 @@ def more_samples(
 ) -> tuple[str, ...]:
     """`count` more sampled completions (streams 1…count), finalized, without empty ones or
     repeats of `exclude` or of each other, ordered by the model's log-probability."""
-    scored: dict[str, float] = {}
+    samples: list[tuple[str, float]] = []
     for sample_stream in range(1, count + 1):
         if cancelled():
             return ()
@@ -183,9 +211,19 @@ def more_samples(
             pass
         if stream.finish_reason == "cancelled":
             return ()
-        text = stream.text if stop is None else stop.finalize(stream.text)
         logprob = stream.stats.to_dict().get("logprob")
+        samples.append((stream.text, float(logprob) if isinstance(logprob, int | float) else 0.0))
+    return rank_samples(samples, stop, exclude)
+
+
+def rank_samples(
+    samples: Sequence[tuple[str, float]], stop: StopRule | None, exclude: str
+) -> tuple[str, ...]:
+    """Raw sampled texts with their log-probabilities → finalized, without empty ones or
+    repeats of `exclude` or of each other, likeliest first."""
+    scored: dict[str, float] = {}
+    for raw, score in samples:
+        text = raw if stop is None else stop.finalize(raw)
         if text and text != exclude:
-            score = float(logprob) if isinstance(logprob, int | float) else 0.0
             scored[text] = max(score, scored.get(text, score))
     return tuple(sorted(scored, key=lambda text: -scored[text]))

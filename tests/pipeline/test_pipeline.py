@@ -101,3 +101,20 @@ def test_settings_choose_strategy_and_length_per_call(engine: Engine, settings: 
     assert lookup.stats is not None and ar.stats is not None
     assert (lookup.stats["strategy"], ar.stats["strategy"]) == ("lookup", "ar")
     assert ar.new_tokens == 8 and lookup.text.startswith(ar.text)  # lossless, only shorter
+
+
+def test_alternatives_batched_equal_alternatives_one_after_the_other(
+    engine: Engine, settings: Settings
+) -> None:
+    """The engine batches a manual trigger's samples; with `ar` (the draws a batch row makes)
+    and a seed, the answer is the one sequential sampling gives, the first item streamed."""
+    document, position = document_at("name = first|\n")
+    sampled = dataclasses.replace(settings, strategy="ar", temperature=2.0, seed=3)
+    shown: list[str] = []
+    batched = complete(engine, document, position, sampled, alternatives=3, on_text=shown.append)
+    sequential = complete(
+        engine, document, position, sampled, alternatives=3, batch_alternatives=False
+    )
+    assert batched.alternatives, "several distinct samples"
+    assert (batched.text, batched.alternatives) == (sequential.text, sequential.alternatives)
+    assert shown and shown[-1] == batched.prompt.stop.visible(batched.raw_text)

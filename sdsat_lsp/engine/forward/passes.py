@@ -3,7 +3,8 @@
 A pass appends its tokens to the KV cache and returns the argmax at the rows the caller reads
 (or, for sampling, their logits);
 the caller crops the cache afterwards (SAT rows, rejected drafts). With a `SatTree` the tree's
-rotary positions and mask replace the plain causal ones.
+rotary positions and mask replace the plain causal ones (any `PassLayout`: also the parallel
+rows of batched sampling).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import torch
 
 from sdsat_lsp.engine.cpu_load import ThreadPolicy
 from sdsat_lsp.engine.kv_cache import CachedIds, DynamicKVCache
-from sdsat_lsp.engine.sat_tree import SatTree, as_model_mask
+from sdsat_lsp.engine.pass_layout import PassLayout, model_inputs
+from sdsat_lsp.engine.sat_tree import as_model_mask
 
 
 class ForwardPasses(Protocol):
@@ -28,7 +30,7 @@ class ForwardPasses(Protocol):
     dtype: torch.dtype  # what the passes compute in (bf16 activations with low-bit weights)
     prefill_chunk: int  # most tokens one `fill` takes (the decoder checks cancel in between)
 
-    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+    def run(self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None) -> list[int]:
         """Append `token_ids` to the cache; return the argmax at the last `keep` of them."""
         ...
 
@@ -37,7 +39,7 @@ class ForwardPasses(Protocol):
         ...
 
     def run_logits(
-        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+        self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None
     ) -> torch.Tensor:
         """As `run`, but the logits (keep, vocab) on the CPU, for sampling. Always an
         uncompiled pass: sampling never compiles a shape on a request's path."""
@@ -62,27 +64,24 @@ class TransformersPasses:
         self.description = "transformers eager"
         self.dtype = next(model.parameters()).dtype
 
-    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+    def run(self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None) -> list[int]:
         return self._logits(token_ids, keep, tree).argmax(dim=-1).tolist()
 
     def run_logits(
-        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+        self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None
     ) -> torch.Tensor:
         return self._logits(token_ids, keep, tree).float().cpu()
 
-    def _logits(self, token_ids: Sequence[int], keep: int, tree: SatTree | None) -> torch.Tensor:
+    def _logits(self, token_ids: Sequence[int], keep: int, tree: PassLayout | None) -> torch.Tensor:
         if self.threads is not None:
             self.threads.apply()
         inputs = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
         extra: dict[str, Any] = {}
         if tree is not None:
-            past = len(self.cache)
             attn = self.model.config._attn_implementation
             dtype = next(self.model.parameters()).dtype
-            extra = dict(
-                position_ids=tree.position_ids(past, self.device),
-                attention_mask=as_model_mask(tree.mask(past, self.device), attn, dtype),
-            )
+            positions, mask = model_inputs(tree, len(self.cache), self.device)
+            extra = dict(position_ids=positions, attention_mask=as_model_mask(mask, attn, dtype))
         with torch.inference_mode():
             output = self.model(
                 input_ids=inputs,

@@ -108,7 +108,10 @@ def choose_forward(
         quantize=quantize,
         compile=compile_,
         cuda_graphs=on_gpu and compile_,
-        capacity=settings.context_tokens + settings.max_new_tokens + TREE_MARGIN,
+        # batched alternatives hold each sample's tokens (engine/batched_sampling.py)
+        capacity=settings.context_tokens
+        + settings.max_new_tokens * max(1, settings.alternatives)
+        + TREE_MARGIN,
         row_shapes=tuple(rows),
     )
     reason = "static: " + (", ".join(reasons) or "fp")

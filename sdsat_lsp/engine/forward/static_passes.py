@@ -32,7 +32,7 @@ from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
 from sdsat_lsp.engine.forward.precompiled import PrecompiledDecode
 from sdsat_lsp.engine.forward.quantize import Quantization
 from sdsat_lsp.engine.kv_cache import StaticKVCache
-from sdsat_lsp.engine.sat_tree import SatTree
+from sdsat_lsp.engine.pass_layout import PassLayout
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class StaticPasses:
 
     # --- the ForwardPasses verbs --------------------------------------------------------------
 
-    def run(self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None) -> list[int]:
+    def run(self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None) -> list[int]:
         predictions = self._pass(token_ids, tree, with_logits=True)
         assert isinstance(predictions, list)
         return predictions[len(token_ids) - keep : len(token_ids)]
@@ -154,7 +154,7 @@ class StaticPasses:
         self._pass(token_ids, None, with_logits=False)
 
     def run_logits(
-        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+        self, token_ids: Sequence[int], keep: int, tree: PassLayout | None = None
     ) -> torch.Tensor:
         """Sampling passes run eager with the decode weights (SDPA, exact row count) in every
         configuration: a compiled or captured shape returns only argmax ids, and compiling a
@@ -180,7 +180,7 @@ class StaticPasses:
     def _pass(
         self,
         token_ids: Sequence[int],
-        tree: SatTree | None,
+        tree: PassLayout | None,
         with_logits: bool,
         adapt_threads: bool = True,
         raw_logits: bool = False,
@@ -202,17 +202,16 @@ class StaticPasses:
         else:
             span = min(capacity, round_up(past + rows, SPAN_STEP))
         ids = [*token_ids, *[0] * (rows - count)]
-        offsets = list(tree.offsets) if tree is not None else list(range(count))
-        offsets += range(count, rows)  # padding: anywhere, nothing reads it
+        at = tree.positions(past) if tree is not None else list(range(past, past + count))
+        at += range(past + count, past + rows)  # padding: anywhere, nothing reads it
         mask = torch.zeros(rows, span, dtype=torch.bool)
         mask[:, :past] = True
-        local = torch.ones(rows, rows, dtype=torch.bool).tril()
+        mask[:, past : past + rows] = torch.ones(rows, rows, dtype=torch.bool).tril()
         if tree is not None:
-            local[:count, :count] = tree.local_mask
-        mask[:, past : past + rows] = local
+            mask[:count, : past + count] = tree.visible(past)
         host = (
             torch.tensor(ids, dtype=torch.long),
-            torch.tensor([past + o for o in offsets], dtype=torch.long),
+            torch.tensor(at, dtype=torch.long),
             torch.arange(past, past + rows, dtype=torch.long),
             mask,
         )
