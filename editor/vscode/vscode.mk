@@ -3,7 +3,9 @@
 #   make vscode-build   npm ci, compile (type-check), lint, unit tests (node:test), then package
 #                       out/sdsat-lsp.vsix: the esbuild bundle dist/extension.js, manifest,
 #                       README, LICENSE and icon (tests/vscode/test_vsix.py checks it)
-#   make vscode-e2e     the real-editor run: code-server 4.100.3 + Chromium + the real server
+#   make vscode-e2e     the real-editor run: code-server 4.100.3 + Chromium + the real server;
+#                       VSCODE_E2E_SCENARIO=alternatives: sampling, a manual trigger, cycling
+#                       the "1/3" suggestions with Alt+] / Alt+[, Tab accepts the one shown
 VSCODE_DIR := editor/vscode
 VSCODE_VSIX := $(VSCODE_DIR)/out/sdsat-lsp.vsix
 # "tiny": a random tiny Llama built for the run (no download); or a registry name / model
@@ -11,6 +13,7 @@ VSCODE_VSIX := $(VSCODE_DIR)/out/sdsat-lsp.vsix
 VSCODE_E2E_MODEL ?= tiny
 VSCODE_E2E_RESULTS ?= results/vscode-e2e
 VSCODE_E2E_KEYSTROKES ?= 25
+VSCODE_E2E_SCENARIO ?= typing
 
 .PHONY: vscode-build vscode-e2e
 
@@ -32,4 +35,5 @@ vscode-e2e: vscode-build
 	  $(PY) tests/tiny_model.py "$$model" >/dev/null 2>&1; \
 	fi; \
 	set -x; node $(VSCODE_DIR)/e2e/run.mjs --vsix $(VSCODE_VSIX) --server $(abspath $(SDSAT)) \
-	  --model "$$model" --results $(VSCODE_E2E_RESULTS) --keystrokes $(VSCODE_E2E_KEYSTROKES)
+	  --model "$$model" --results $(VSCODE_E2E_RESULTS) --keystrokes $(VSCODE_E2E_KEYSTROKES) \
+	  --scenario $(VSCODE_E2E_SCENARIO)

@@ -3,10 +3,11 @@
 // user would: open a Python file, type, watch the ghost text in the editor DOM grow, press Tab,
 // check the saved file, and check that the server streamed in the append form the extension asks
 // for. Prints the keystroke-to-first-ghost-text latency and writes a screenshot and results.json
-// to the results folder.
+// to the results folder. `--scenario alternatives` instead samples (temperature 0.8, a seed,
+// alternatives 3), triggers by hand, cycles with Alt+] / Alt+[ and accepts with Tab.
 //
 //   node e2e/run.mjs --vsix out/sdsat-lsp.vsix --server ../../.venv/bin/sdsat-lsp \
-//       --model DIR_OR_NAME [--results DIR] [--keystrokes 25]
+//       --model DIR_OR_NAME [--results DIR] [--keystrokes 25] [--scenario typing|alternatives]
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -24,6 +25,9 @@ const { values: options } = parseArgs({
     model: { type: 'string' },
     results: { type: 'string', default: path.join(here, 'results') },
     keystrokes: { type: 'string', default: '25' },
+    // typing: keystroke latency, type-through, Tab; alternatives: a manual trigger's samples,
+    // cycled with Alt+] / Alt+[ and accepted with Tab.
+    scenario: { type: 'string', default: 'typing' },
     'max-new-tokens': { type: 'string', default: '16' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     // Keep the scratch folder (code-server's logs, the extension's output) and trace LSP traffic.
@@ -34,6 +38,10 @@ if (!options.model) {
   throw new Error('--model DIR_OR_NAME is required');
 }
 const keystrokes = Number(options.keystrokes);
+const scenario = options.scenario;
+if (!['typing', 'alternatives'].includes(scenario)) {
+  throw new Error(`--scenario typing|alternatives, not ${scenario}`);
+}
 const results = path.resolve(options.results);
 fs.mkdirSync(results, { recursive: true });
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sdsat-vscode-e2e-'));
@@ -99,6 +107,15 @@ fs.writeFileSync(
       'sdsat.maxNewTokens': Number(options['max-new-tokens']),
       'sdsat.logFile': latencyLog,
       'sdsat.trace.server': options.debug ? 'verbose' : 'off',
+      ...(scenario === 'alternatives'
+        ? {
+            'sdsat.temperature': 0.8,
+            'sdsat.seed': 7,
+            'sdsat.alternatives': 3,
+            // the "1/3" counter, shown without hovering the ghost text
+            'editor.inlineSuggest.showToolbar': 'always',
+          }
+        : {}),
       'editor.inlineSuggest.enabled': true,
       // The suggest widget would take Tab; this run is about inline (ghost) text only.
       'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
@@ -122,6 +139,12 @@ fs.writeFileSync(
     null,
     2,
   ),
+);
+// VS Code 1.100 has no default key for `editor.action.inlineSuggest.trigger`: bind Alt+\ as a
+// user would (Alt+] and Alt+[ are VS Code's own keys for the next and previous suggestion).
+fs.writeFileSync(
+  path.join(userData, 'User', 'keybindings.json'),
+  JSON.stringify([{ key: 'alt+\\', command: 'editor.action.inlineSuggest.trigger', when: 'editorTextFocus' }], null, 2),
 );
 
 const started = performance.now();
@@ -159,7 +182,7 @@ const server = spawn(
 );
 let browser;
 const browserProfile = path.join(scratch, 'chromium-profile');
-const outcome = { model: options.model, keystrokes: [], ok: false };
+const outcome = { model: options.model, scenario, keystrokes: [], ok: false };
 
 async function shutdown() {
   await browser?.close().catch(() => undefined);
@@ -170,101 +193,9 @@ async function shutdown() {
   }
 }
 
-try {
-  await waitFor('code-server /healthz', async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, 60000, 250);
-  log(`code-server up on 127.0.0.1:${port}`);
-
-  browser = await chromium.launchPersistentContext(browserProfile, {
-    executablePath: options.chromium,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-  });
-  const page = browser.pages()[0] ?? (await browser.newPage());
-  page.on('pageerror', (error) => log(`page error: ${error.message}`));
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
-  log('workbench loaded');
-
-  // Open app.py with Quick Open, as a user would.
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => undefined);
-  await waitFor('the app.py editor', async () => {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    try {
-      await input.waitFor({ state: 'visible', timeout: 3000 });
-    } catch {
-      return false;
-    }
-    await input.fill('app.py');
-    await page.waitForTimeout(500);
-    await page.keyboard.press('Enter');
-    try {
-      await page.waitForSelector('.monaco-editor .view-lines', { timeout: 5000 });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 60000, 500);
-  const editor = page.locator('.editor-instance .monaco-editor').first();
-  log('app.py open');
-
-  // The status bar shows model and device once the server has loaded the model.
-  const statusText = await waitFor('the sdsat status bar item to say ready', async () => {
-    const texts = await page.locator('.statusbar-item').allInnerTexts();
-    const mine = texts.find((text) => text.includes('sdsat') || text.includes(' · '));
-    return mine && mine.includes(' · ') ? mine : false;
-  }, 180000, 500);
-  log(`status bar: ${JSON.stringify(statusText)}`);
-  outcome.statusBar = statusText;
-
-  // Record every change of the ghost text, with the page's clock, and every keydown.
-  await page.evaluate(() => {
-    // The first line of a ghost text is injected into the cursor's line (one span per styled
-    // piece); further lines are a view zone of `.view-line`s.
-    const read = () => {
-      const editor = document.querySelector('.editor-instance .monaco-editor');
-      if (!editor) {
-        return '';
-      }
-      const inline = [...editor.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')]
-        .map((element) => element.textContent ?? '')
-        .join('');
-      const more = [...editor.querySelectorAll('.ghost-text .view-line')].map((element) => element.textContent ?? '');
-      return [inline, ...more].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
-    };
-    const state = { events: [], keys: [], last: '' };
-    window.__sdsat = state;
-    const observe = () => {
-      const text = read();
-      if (text !== state.last) {
-        state.last = text;
-        state.events.push({ t: performance.now(), text });
-      }
-    };
-    new MutationObserver(observe).observe(document.body, { subtree: true, childList: true, characterData: true });
-    window.addEventListener('keydown', (event) => state.keys.push({ t: performance.now(), key: event.key }), true);
-  });
-  const ghostNow = () => page.evaluate(() => window.__sdsat.last);
-
-  // Cursor to the end of the file, on the last (empty) line.
-  await editor.locator('.view-lines').click();
-  await page.keyboard.press('Control+End');
-
+// The typing scenario: type code one key at a time, measure keystroke-to-ghost-text latency,
+// type through a suggestion and accept one with Tab.
+async function typingScenario(page, ghostNow) {
   // Type code one key at a time; after each key wait for a ghost text to appear (or 10 s),
   // then for it to stop changing, so that each measurement is one request.
   const program = 'def add_numbers(first, second):\n    total = first + second\n';
@@ -406,6 +337,197 @@ try {
   outcome.accepted = { shown, saved };
   check(saved.startsWith(expected), `saved file starts with typed text + ghost text\n--- expected prefix\n${expected}\n--- saved\n${saved}`);
   check(saved.length > initialText.length + typed.length, 'Tab inserted the ghost text');
+
+}
+
+// The alternatives scenario: sampling settings (temperature 0.8, a fixed seed, alternatives 3),
+// a manual trigger (Alt+\, bound to `editor.action.inlineSuggest.trigger`) on the empty last line, VS
+// Code's "1/N" in the inline-suggest toolbar, cycling with Alt+] (showNext) and Alt+[
+// (showPrevious), then Tab accepts the alternative on screen. No typing: one request in all.
+async function alternativesScenario(page, ghostNow) {
+  const record = {};
+  outcome.alternatives = record;
+  const logLines = () => (fs.existsSync(latencyLog) ? fs.readFileSync(latencyLog, 'utf8').trim().split('\n').filter(Boolean) : []);
+  // The toolbar's counter, e.g. "2/3" (`editor.inlineSuggest.showToolbar: always`).
+  const counter = () => page.evaluate(() => {
+    const text = [...document.querySelectorAll('.inlineSuggestionsHints')].map((element) => element.textContent ?? '').join(' ');
+    const match = /(\d+)\s*\/\s*(\d+)/.exec(text);
+    return match ? { index: Number(match[1]), count: Number(match[2]) } : null;
+  });
+  // The ghost text once it has not changed for 300 ms.
+  const settledGhost = async () => {
+    let last = await ghostNow();
+    let stableSince = Date.now();
+    while (Date.now() - stableSince < 300) {
+      await page.waitForTimeout(50);
+      const now = await ghostNow();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+    }
+    return last;
+  };
+
+  const before = logLines().length;
+  const triggered = performance.now();
+  await page.keyboard.press('Alt+Backslash');
+  const line = await waitFor('the manual request to finish', () => {
+    const lines = logLines();
+    const last = lines.length > before ? JSON.parse(lines[lines.length - 1]) : undefined;
+    return last !== undefined && last.outcome !== 'cancelled' && last;
+  }, 180000, 100);
+  record.requestMs = performance.now() - triggered;
+  record.server = { outcome: line.outcome, total_ms: line.total_ms, finish_reason: line.finish_reason };
+  log(`manual trigger answered in ${record.requestMs.toFixed(0)} ms: ${JSON.stringify(record.server)}`);
+  const count = await waitFor('VS Code to count several suggestions ("1/N", N > 1)', async () => {
+    const now = await counter();
+    return now !== null && now.count > 1 && now;
+  }, 15000, 100).catch(() => counter());
+  record.counter = count;
+  const first = await settledGhost();
+  record.texts = [first];
+  record.counters = [count];
+  outcome.screenshot = path.join(results, 'alternatives.png');
+  await page.screenshot({ path: outcome.screenshot });
+  log(`shown: ${JSON.stringify(first)}, counter ${JSON.stringify(count)}`);
+  check(first.trim() !== '', 'a ghost text after the manual trigger');
+  check(count !== null && count.count > 1, `VS Code counts several suggestions (toolbar: ${JSON.stringify(count)})`);
+
+  // Alt+] shows the next alternative, Alt+] again the third (or wraps), Alt+[ goes back.
+  for (const key of ['Alt+BracketRight', 'Alt+BracketLeft']) {
+    const previous = record.texts[record.texts.length - 1];
+    await page.keyboard.press(key);
+    await waitFor(`the ghost text to change after ${key}`, async () => (await ghostNow()) !== previous, 5000, 50).catch(() => undefined);
+    const text = await settledGhost();
+    record.texts.push(text);
+    record.counters.push(await counter());
+    log(`${key}: ${JSON.stringify(text)}, counter ${JSON.stringify(record.counters[record.counters.length - 1])}`);
+  }
+  const [shownFirst, next, back] = record.texts;
+  check(next.trim() !== '' && next !== shownFirst, `Alt+] shows another alternative (${JSON.stringify(record.texts)})`);
+  check(back === shownFirst, `Alt+[ goes back to the first (${JSON.stringify(record.texts)})`);
+  check(record.counters[1]?.index === 2 && record.counters[2]?.index === 1, `the counter follows: ${JSON.stringify(record.counters)}`);
+
+  // Accept the second alternative: Alt+] again, then Tab, save, and compare the file.
+  await page.keyboard.press('Alt+BracketRight');
+  await waitFor('the second alternative again', async () => (await ghostNow()) === next, 5000, 50).catch(() => undefined);
+  const accepted = await settledGhost();
+  check(accepted === next, `Alt+] shows the second alternative again (${JSON.stringify(accepted)})`);
+  await page.keyboard.press('Tab');
+  await waitFor('the ghost text to go away after Tab', async () => (await ghostNow()) === '' || false, 3000, 50).catch(() => undefined);
+  await page.keyboard.press('Control+S');
+  const saved = await waitFor('app.py saved', () => {
+    const text = fs.readFileSync(path.join(workspace, 'app.py'), 'utf8');
+    return text !== initialText && text;
+  }, 10000, 100);
+  await page.screenshot({ path: path.join(results, 'after-tab.png') });
+  record.accepted = { shown: accepted, saved };
+  // The ghost text's first line is drawn on the cursor's line; what Tab inserted starts there.
+  const expected = initialText + accepted.split('\n')[0];
+  check(saved.startsWith(expected), `saved file starts with the accepted alternative\n--- expected prefix\n${expected}\n--- saved\n${saved}`);
+}
+
+try {
+  await waitFor('code-server /healthz', async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  }, 60000, 250);
+  log(`code-server up on 127.0.0.1:${port}`);
+
+  browser = await chromium.launchPersistentContext(browserProfile, {
+    executablePath: options.chromium,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.on('pageerror', (error) => log(`page error: ${error.message}`));
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+  log('workbench loaded');
+
+  // Open app.py with Quick Open, as a user would.
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => undefined);
+  await waitFor('the app.py editor', async () => {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 3000 });
+    } catch {
+      return false;
+    }
+    await input.fill('app.py');
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Enter');
+    try {
+      await page.waitForSelector('.monaco-editor .view-lines', { timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 60000, 500);
+  const editor = page.locator('.editor-instance .monaco-editor').first();
+  log('app.py open');
+
+  // The status bar shows model and device once the server has loaded the model.
+  const statusText = await waitFor('the sdsat status bar item to say ready', async () => {
+    const texts = await page.locator('.statusbar-item').allInnerTexts();
+    const mine = texts.find((text) => text.includes('sdsat') || text.includes(' · '));
+    return mine && mine.includes(' · ') ? mine : false;
+  }, 180000, 500);
+  log(`status bar: ${JSON.stringify(statusText)}`);
+  outcome.statusBar = statusText;
+
+  // Record every change of the ghost text, with the page's clock, and every keydown.
+  await page.evaluate(() => {
+    // The first line of a ghost text is injected into the cursor's line (one span per styled
+    // piece); further lines are a view zone of `.view-line`s.
+    const read = () => {
+      const editor = document.querySelector('.editor-instance .monaco-editor');
+      if (!editor) {
+        return '';
+      }
+      const inline = [...editor.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')]
+        .map((element) => element.textContent ?? '')
+        .join('');
+      const more = [...editor.querySelectorAll('.ghost-text .view-line')].map((element) => element.textContent ?? '');
+      return [inline, ...more].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
+    };
+    const state = { events: [], keys: [], last: '' };
+    window.__sdsat = state;
+    const observe = () => {
+      const text = read();
+      if (text !== state.last) {
+        state.last = text;
+        state.events.push({ t: performance.now(), text });
+      }
+    };
+    new MutationObserver(observe).observe(document.body, { subtree: true, childList: true, characterData: true });
+    window.addEventListener('keydown', (event) => state.keys.push({ t: performance.now(), key: event.key }), true);
+  });
+  const ghostNow = () => page.evaluate(() => window.__sdsat.last);
+
+  // Cursor to the end of the file, on the last (empty) line.
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+
+  if (scenario === 'alternatives') {
+    await alternativesScenario(page, ghostNow);
+  } else {
+    await typingScenario(page, ghostNow);
+  }
 
   // The server advertised inline completion to VS Code's language client, and streamed deltas
   // in the append form: it sends an offset only to a client whose initialize asked for it

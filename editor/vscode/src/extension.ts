@@ -103,6 +103,7 @@ class SdsatExtension implements vscode.Disposable {
       streaming: () => config().get<boolean>('streaming', true),
       // VS Code already waits 50 ms after the last keystroke before it asks the provider.
       debounceMs: () => Math.max(0, config().get<number>('debounceMs', 75) - VSCODE_INLINE_DEBOUNCE_MS),
+      alternatives: () => (config().get<number>('temperature', 0) > 0 ? config().get<number>('alternatives', 1) : 1),
       log: (message) => this.output.warn(message),
       trace: (message) => this.output.trace(message),
     });

@@ -27,6 +27,8 @@ export interface StreamingOptions {
   streaming(): boolean;
   /** Extra wait before a request, after VS Code's own debounce. */
   debounceMs(): number;
+  /** How many items a manual trigger asks the server for (1 unless sampling). */
+  alternatives(): number;
   log(message: string): void;
   /** Timing details (the output channel at trace level). */
   trace(message: string): void;
@@ -78,8 +80,18 @@ export class StreamingInlineCompletions implements vscode.Disposable {
     const uri = document.uri.toString();
     const key = { uri, version: document.version, position: { line: position.line, character: position.character } };
     let stream = this.streams.current(uri);
-    if (stream === undefined || stream.isCancelled || !stream.isSameRequest(key)) {
-      stream = this.startStream(document, position, context, next, this.seedFor(stream, document, position));
+    const invoked = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+    if (
+      stream === undefined ||
+      stream.isCancelled ||
+      !stream.isSameRequest(key) ||
+      stream.wantsAlternatives(invoked, this.options.alternatives())
+    ) {
+      // A manual trigger on a typing suggestion asks again (for alternatives); keep showing
+      // that suggestion meanwhile: it is the new stream's seed.
+      const seed = stream?.isSameRequest(key) ? stream.shownText() : this.seedFor(stream, document, position);
+      stream = this.startStream(document, position, context, next, seed);
+      stream.startedByInvoke = invoked;
     }
     // Wait for the first delta (or, without streaming, the answer); a newer keystroke cancels
     // this call.
@@ -95,7 +107,8 @@ export class StreamingInlineCompletions implements vscode.Disposable {
       return null;
     }
     const text = stream.shownText();
-    stream.lastReturned = text;
+    const texts = stream.shownTexts();
+    stream.returned(texts);
     stream.lastTriggerKind = context.triggerKind;
     this.options.trace(
       `provide v${document.version} ${position.line}:${position.character} kind=${context.triggerKind} ` +
@@ -105,7 +118,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
       return null;
     }
     // Several items (a manual trigger's alternatives): VS Code cycles through them ("1/3").
-    return stream.shownTexts().map((shown) => new vscode.InlineCompletionItem(shown, new vscode.Range(position, position)));
+    return texts.map((shown) => new vscode.InlineCompletionItem(shown, new vscode.Range(position, position)));
   };
 
   /** Route a `sdsat/completionDelta`; re-ask VS Code for items when the text to show grew. */
@@ -156,7 +169,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
       }
       const [first = '', ...alternatives] = itemTexts(result);
       stream.finish(first, alternatives);
-      if (stream.shownText() !== stream.lastReturned) {
+      if (stream.hasUnshown()) {
         void this.retrigger(stream.key.uri);
       }
     } catch (error) {
@@ -225,7 +238,7 @@ export class StreamingInlineCompletions implements vscode.Disposable {
         if (active.line !== line || active.character !== character || editor.document.version !== stream.key.version) {
           return;
         }
-        if (stream.shownText() === stream.lastReturned) {
+        if (!stream.hasUnshown()) {
           return;
         }
         if (stream.lastTriggerKind === vscode.InlineCompletionTriggerKind.Invoke && stream.lastReturned) {

@@ -46,6 +46,10 @@ export class CompletionStream {
   private waiters: Array<() => void> = [];
   /** The text last handed to the editor, to re-trigger only when there is something new. */
   lastReturned: string | undefined;
+  /** How many items the provider call that returned `lastReturned` handed over. */
+  lastReturnedCount = 0;
+  /** Whether a manual trigger started this request (the server then sends alternatives). */
+  startedByInvoke = false;
   /** The editor's trigger kind of the provider call that returned `lastReturned` (opaque here). */
   lastTriggerKind: number | undefined;
 
@@ -84,6 +88,28 @@ export class CompletionStream {
   shownTexts(): string[] {
     const texts = [this.shownText(), ...(this.final === undefined ? [] : this.alternatives)];
     return texts.filter((text, index) => text !== '' && texts.indexOf(text) === index);
+  }
+
+  /** Whether the editor has not yet been handed what to show now: a longer text, or the
+   * answer's alternatives (VS Code learns of them only from another provider call). */
+  hasUnshown(): boolean {
+    return this.shownText() !== this.lastReturned || this.shownTexts().length !== this.lastReturnedCount;
+  }
+
+  /** Record what a provider call handed to the editor. */
+  returned(texts: string[]): void {
+    this.lastReturned = texts[0] ?? '';
+    this.lastReturnedCount = texts.length;
+  }
+
+  /**
+   * Whether a manual trigger (`invoked`) should send a new request although this one answered
+   * the same position and version: it was a typing (automatic) request, which the server
+   * answers with one item, and the user asks for `alternatives` > 1. Not while running or while
+   * something is unshown: those provider calls are the extension's own re-triggers.
+   */
+  wantsAlternatives(invoked: boolean, alternatives: number): boolean {
+    return invoked && alternatives > 1 && !this.isRunning && !this.isCancelled && !this.hasUnshown() && !this.startedByInvoke;
   }
 
   /** Take the whole text so far; returns whether the shown text changed. */

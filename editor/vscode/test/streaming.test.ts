@@ -182,3 +182,35 @@ test('an answer with alternatives: the streamed text first, then the others, no 
   stream.finish(first, others);
   assert.deepEqual(stream.shownTexts(), ['return a + b', 'return b']);
 });
+
+test('alternatives that come with the answer count as unshown until a provider call hands them over', () => {
+  const streams = new CompletionStreams();
+  const stream = streams.start(key(9));
+  streams.applyDelta(delta('return a', 9), 9);
+  assert.ok(stream.hasUnshown(), 'nothing handed over yet');
+  stream.returned(stream.shownTexts());
+  assert.ok(!stream.hasUnshown());
+  stream.finish('return a', ['return b', 'return c']);
+  // Same first text: only the further items are new, and VS Code learns of them only by asking again.
+  assert.ok(stream.hasUnshown());
+  stream.returned(stream.shownTexts());
+  assert.ok(!stream.hasUnshown());
+});
+
+test('a manual trigger on a finished typing suggestion asks again for alternatives, once', () => {
+  const streams = new CompletionStreams();
+  const typing = streams.start(key(9));
+  streams.applyDelta(delta('return a', 9), 9);
+  assert.ok(!typing.wantsAlternatives(true, 3), 'running: a provider call is the extension re-showing it');
+  typing.finish('return a');
+  assert.ok(!typing.wantsAlternatives(true, 3), 'the answer is not shown yet: the next call is a re-trigger');
+  typing.returned(typing.shownTexts());
+  assert.ok(typing.wantsAlternatives(true, 3));
+  assert.ok(!typing.wantsAlternatives(false, 3), 'typing keeps one item');
+  assert.ok(!typing.wantsAlternatives(true, 1), 'not sampling: one item is all there is');
+  const manual = streams.start(key(9), typing.shownText());
+  manual.startedByInvoke = true;
+  manual.finish('return b', ['return a']);
+  manual.returned(manual.shownTexts());
+  assert.ok(!manual.wantsAlternatives(true, 3), 'already a manual request');
+});
