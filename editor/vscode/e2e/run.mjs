@@ -341,9 +341,10 @@ async function typingScenario(page, ghostNow) {
 }
 
 // The alternatives scenario: sampling settings (temperature 0.8, a fixed seed, alternatives 3),
-// a manual trigger (Alt+\, bound to `editor.action.inlineSuggest.trigger`) on the empty last line, VS
+// one key typed (its automatic request shows one suggestion), Esc, then a manual trigger at the
+// same place (Alt+\, bound to `editor.action.inlineSuggest.trigger`), which asks again; VS
 // Code's "1/N" in the inline-suggest toolbar, cycling with Alt+] (showNext) and Alt+[
-// (showPrevious), then Tab accepts the alternative on screen. No typing: one request in all.
+// (showPrevious), then Tab accepts the alternative on screen.
 async function alternativesScenario(page, ghostNow) {
   const record = {};
   outcome.alternatives = record;
@@ -368,6 +369,21 @@ async function alternativesScenario(page, ghostNow) {
     }
     return last;
   };
+
+  // Typing first: the automatic request answers with one suggestion; the manual trigger on it
+  // must ask again for the alternatives (the extension's own re-triggers must not).
+  const typedBefore = logLines().length;
+  await page.keyboard.type('d');
+  await waitFor('the typing request to finish', () => {
+    const lines = logLines();
+    return lines.length > typedBefore && JSON.parse(lines[lines.length - 1]).outcome !== 'cancelled';
+  }, 180000, 100);
+  record.typing = { ghost: await settledGhost(), counter: await counter() };
+  log(`typing suggestion: ${JSON.stringify(record.typing)}`);
+  // VS Code 1.100 takes a suggestion the extension re-triggered to grow (an explicit trigger)
+  // as already explicit and does not ask the provider again: Esc first, as a user would.
+  await page.keyboard.press('Escape');
+  await waitFor('the typing suggestion to go away', async () => (await ghostNow()) === '' || false, 3000, 50).catch(() => undefined);
 
   const before = logLines().length;
   const triggered = performance.now();
@@ -424,7 +440,7 @@ async function alternativesScenario(page, ghostNow) {
   await page.screenshot({ path: path.join(results, 'after-tab.png') });
   record.accepted = { shown: accepted, saved };
   // The ghost text's first line is drawn on the cursor's line; what Tab inserted starts there.
-  const expected = initialText + accepted.split('\n')[0];
+  const expected = initialText + 'd' + accepted.split('\n')[0];
   check(saved.startsWith(expected), `saved file starts with the accepted alternative\n--- expected prefix\n${expected}\n--- saved\n${saved}`);
 }
 
