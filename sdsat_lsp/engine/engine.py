@@ -95,10 +95,11 @@ class Engine:
         choice = choose_forward(loaded, settings, [(strategy, k)])
         low_bit = choice.options is not None and choice.options.quantize != "none"
         if settings.strategy == "auto" and strategy != "ar" and low_bit:
-            # bf16 activations: a wider pass may still round a near-tie otherwise than `ar`'s
-            # 1-row pass (docs/benchmarks.md: 1 of 8 prompts), so `auto` stays exact with `ar`
+            # Eager low-bit passes are row-exact (every strategy equals `ar`, llama.py), but
+            # their wider passes attend row by row, and lookup measured no faster than `ar`
+            # (docs/benchmarks.md); compiled low-bit passes are not row-exact at all.
             strategy = "ar"
-            reason = "CPU: ar (low-bit weights: drafts may leave ar at bf16 near-ties)"
+            reason = "CPU: ar (low-bit weights: drafting measured no faster than ar)"
         self.passes = build_passes(loaded, choice, progress)
         self.info = EngineInfo(
             model_name=spec.name,

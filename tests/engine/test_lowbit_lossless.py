@@ -1,10 +1,12 @@
 """Low-bit weights on the default model: drafting strategies against that configuration's `ar`.
 
-bf16 activations make near-ties common, so anything computed differently in a 5-row verify
-pass than in five 1-row passes flips tokens; these prompts did (HumanEval/0 and /2: sdsat left
-`ar` at tokens 3 and 16, lookup at 32 and 28, when attention ran in bf16). With attention in
-float32 they agree; one prompt of the benchmark's eight still differs (bf16 logits tie), which
-is why `strategy: auto` runs `ar` on low-bit weights (engine.py)."""
+bf16 activations make near-ties common, so anything computed differently in a wider pass than
+in the 1-row passes of `ar` flips tokens. These prompts did: with bf16 attention sdsat and
+lookup left `ar` on HumanEval/0 and /2; with float32 attention over all rows of a pass,
+lookup and sdsat still left it on pygls/exceptions.py:40 (a cache past ~380 rows, where BLAS
+blocks the sum over rows by length) and sdsat-tree on HumanEval/0. Row-exact attention
+(llama.row_exact_attention) makes every row of a pass compute as its `ar` pass does.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +16,27 @@ from sdsat_lsp.bench.prompts import load_prompts
 from sdsat_lsp.config import Settings
 from sdsat_lsp.engine import Engine
 
+# int4, the format the default model measures fastest where low-bit wins, on every prompt that
+# differed; int8 (same attention code, another linear kernel) on one, to keep CI short.
+CASES = {
+    "int4": ("HumanEval/0", "HumanEval/2", "pygls/exceptions.py:40"),
+    "int8": ("HumanEval/2",),
+}
+
 
 @pytest.mark.default_model
-@pytest.mark.parametrize("quantize", ["int4", "int8"])
+@pytest.mark.parametrize("quantize", list(CASES))
 def test_default_model_low_bit_strategies_equal_their_own_ar(quantize: str) -> None:
     engine = Engine.load(Settings(device="cpu", compile="off", quantize=quantize))  # type: ignore[arg-type]
-    prompts = [
-        p for p in load_prompts(4, ("humaneval",)) if p.name in ("HumanEval/0", "HumanEval/2")
-    ]
-    assert len(prompts) == 2
+    names = CASES[quantize]
+    prompts = [p for p in load_prompts(4, ("humaneval", "infill")) if p.name in names]
+    assert len(prompts) == len(names)
     for prompt in prompts:
         ids = engine.encode_prompt(prompt.prefix, prompt.suffix)
         outputs = {}
         for strategy in ("ar", "lookup", "sdsat", "sdsat-tree"):
             generation = engine.generate(
-                ids, max_new_tokens=40, strategy=strategy, k=4, reuse_prefix=False
+                ids, max_new_tokens=64, strategy=strategy, k=4, reuse_prefix=False
             )
             generation.collect()
             outputs[strategy] = generation.tokens

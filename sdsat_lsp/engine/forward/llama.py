@@ -198,13 +198,16 @@ def llama_pass(
     with_logits: bool = True,
     fused_attention: bool = False,
     raw_logits: bool = False,
+    row_exact: bool = False,
 ) -> torch.Tensor | None:
     """One forward pass; returns the argmax token at every row (q,), or None without logits,
     or with `raw_logits` (eager sampling passes) the logits (q, vocab).
-    `fused_attention` (eager passes): torch's SDPA kernel for float32 activations (bf16 ones
-    take the float32 matmuls below), and the adapter skipped when no row is a SAT; else
-    (compiled) plain matmuls and softmax, which inductor fuses better than it compiles SDPA on
-    CPU (measured: 2× on the pass), and no data-dependent branch."""
+    `fused_attention` (eager passes): torch's SDPA kernel for float32 activations, and the
+    adapter skipped when no row is a SAT; else (compiled) plain matmuls and softmax, which
+    inductor fuses better than it compiles SDPA on CPU (measured: 2× on the pass), and no
+    data-dependent branch. `row_exact` (eager greedy passes on CPU with bf16 activations):
+    attention row by row (`row_exact_attention`), so a drafting strategy equals `ar` bit for
+    bit; sampling passes do without (a sample's distribution does not depend on last bits)."""
     q = input_ids.shape[0]
     heads, kv_heads, head_dim = w.heads, w.kv_heads, w.head_dim
     group = heads // kv_heads
@@ -223,6 +226,8 @@ def llama_pass(
     cos, sin = angles.cos().to(w.dtype), angles.sin().to(w.dtype)
     blocked = ~mask  # (q, span)
     span = mask.shape[1]
+    row_exact = row_exact and x.dtype != torch.float32  # float32 rows take SDPA below
+    reads = visible_rows(mask) if row_exact else []
     scale = head_dim**-0.5
     for index, layer in enumerate(w.layers):
         h = rms_norm(x, layer.input_norm, w.eps)
@@ -232,8 +237,6 @@ def llama_pass(
         query, key = rotate(query, cos, sin), rotate(key, cos, sin)
         keys[index].index_copy_(1, slots, key.to(keys[index].dtype))
         values[index].index_copy_(1, slots, value.to(values[index].dtype))
-        # Grouped-query attention: the `group` query heads of one KV head share its rows.
-        grouped = query.reshape(kv_heads, group * q, head_dim)
         cached_keys, cached_values = keys[index][:, :span], values[index][:, :span]
         if fused_attention and x.dtype == torch.float32:
             # float prefill over a low-bit configuration's bf16 cache: read it as float
@@ -245,10 +248,16 @@ def llama_pass(
             h = rms_norm(x, layer.post_attention_norm, w.eps)
             x = x + mlp(layer, h, is_sat)
             continue
-        # In float32 whatever the weights' dtype: bf16 attention (SDPA's or these matmuls) is
-        # not row-invariant, so a 5-row verify pass and five 1-row `ar` passes rounded a row
-        # differently and near-ties flipped (measured: drafting strategies left `ar` on 5 of 8
-        # prompts with int4 weights; 0 of 8 in float32).
+        if row_exact:
+            attended = row_exact_attention(query, cached_keys, cached_values, reads, scale)
+            x = x + project(layer, "o_proj", attended.to(w.dtype), is_sat)
+            h = rms_norm(x, layer.post_attention_norm, w.eps)
+            x = x + mlp(layer, h, is_sat)
+            continue
+        # Compiled: in float32 whatever the weights' dtype (bf16 attention rounds more rows
+        # differently; these matmuls are still not row-invariant: see row_exact_attention).
+        # Grouped-query attention: the `group` query heads of one KV head share its rows.
+        grouped = query.reshape(kv_heads, group * q, head_dim)
         scores = (grouped.float() @ cached_keys.float().transpose(1, 2)) * scale  # (kv, g·q, s)
         scores = scores.view(kv_heads, group, q, -1).masked_fill(blocked, float("-inf"))
         weights = torch.softmax(scores, dim=-1).view(kv_heads, group * q, -1)
@@ -261,3 +270,59 @@ def llama_pass(
         return None
     logits = w.lm_head(rms_norm(x, w.final_norm, w.eps))
     return logits if raw_logits else logits.argmax(dim=-1)
+
+
+@dataclass(frozen=True)
+class RowReads:
+    """The cache rows one pass row attends to: the first `count` (a causal row), or `index`
+    (a tree row, whose ancestors are not contiguous), always in cache order."""
+
+    count: int
+    index: torch.Tensor | None
+
+
+def visible_rows(mask: torch.Tensor) -> list[RowReads]:
+    """Per pass row, what it reads (computed once per pass, not per layer)."""
+    counts = mask.sum(dim=1)
+    # the first n entries are all visible iff the running count at n - 1 is n
+    prefix = mask.cumsum(dim=1).gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0] == counts
+    reads = []
+    for row, (count, is_prefix) in enumerate(zip(counts.tolist(), prefix.tolist(), strict=True)):
+        index = None if is_prefix else mask[row].nonzero()[:, 0]
+        reads.append(RowReads(count, index))
+    return reads
+
+
+def row_exact_attention(
+    query: torch.Tensor,  # (heads, q, head_dim)
+    keys: torch.Tensor,  # (kv_heads, span, head_dim)
+    values: torch.Tensor,
+    reads: list[RowReads],
+    scale: float,
+) -> torch.Tensor:
+    """Attention for each row on its own, over exactly the cache rows it sees, gathered in
+    cache order: the same shapes and the same numbers as the 1-row pass that `ar` runs at that
+    position, so the same bits. Why: a matmul over all rows at once is not row-invariant (BLAS
+    picks its kernel by the row count: measured, no row of a 5-row float32 batch equal to its
+    1-row result), and with bf16 activations such last-bit differences flip near-ties, so
+    drafting strategies left `ar` (int4, fp32 attention over all rows: 1 of 8 benchmark
+    prompts; bf16: 5 of 8). The low-bit linear kernels are row-invariant (measured), so with
+    this every row of a wider pass equals its `ar` pass. Costs a few small ops per row and
+    layer; float32 activations keep SDPA (their verify stays exact at fp32 resolution)."""
+    heads, head_dim = query.shape[0], query.shape[2]
+    kv_heads = keys.shape[0]
+    group = heads // kv_heads
+    out = []
+    for row, read in enumerate(reads):
+        if read.index is None:
+            row_keys, row_values = keys[:, : read.count], values[:, : read.count]
+        else:
+            row_keys, row_values = (
+                keys.index_select(1, read.index),
+                values.index_select(1, read.index),
+            )
+        grouped = query[:, row].reshape(kv_heads, group, head_dim).float()
+        scores = (grouped @ row_keys.float().transpose(1, 2)) * scale  # (kv, g, n)
+        weights = torch.softmax(scores, dim=-1)
+        out.append((weights @ row_values.float()).reshape(heads * head_dim))
+    return torch.stack(out)

@@ -81,6 +81,12 @@ class StaticPasses:
         self.fixed_shapes = options.compile or options.cuda_graphs  # decode passes padded
         self.prefill_chunk = PREFILL_CHUNK
         self.dtype = activation_dtype(model_dtype, device, options.quantize)
+        # Greedy eager passes attend row by row where that makes them bit-equal to `ar`: on CPU
+        # with bf16 activations (the low-bit linear kernels are row-invariant there, measured;
+        # GPU GEMMs are not, so a per-row loop would cost launches and buy nothing)
+        self.row_exact = (
+            not options.compile and device.type == "cpu" and self.dtype != torch.float32
+        )
         self.weights = LlamaWeights.from_model(model, dtype=self.dtype, quantize=options.quantize)
         # Prefill computes with the model's float weights (shared with it, not copied).
         self.prefill_weights = (
@@ -111,6 +117,7 @@ class StaticPasses:
     def _make_decode(self) -> Callable[..., Any]:
         weights = self.weights
         fused = not self.options.compile  # eager: SDPA and data-dependent skips (llama_pass)
+        row_exact = self.row_exact
 
         def decode_pass(
             keys: list[torch.Tensor],
@@ -120,7 +127,18 @@ class StaticPasses:
             slots: torch.Tensor,
             mask: torch.Tensor,
         ) -> torch.Tensor | None:
-            return llama_pass(weights, keys, values, input_ids, positions, slots, mask, True, fused)
+            return llama_pass(
+                weights,
+                keys,
+                values,
+                input_ids,
+                positions,
+                slots,
+                mask,
+                True,
+                fused,
+                row_exact=row_exact,
+            )
 
         if not self.options.compile:
             return decode_pass
