@@ -196,6 +196,11 @@ def test_incremental_edits_equal_a_fresh_parse(
         fresh = _fresh(document)
         assert document.data == document.text.encode()
         assert document._line_starts == fresh._line_starts
+        if fresh.tree is not None and fresh.tree.root_node.has_error:
+            # Around syntax errors tree-sitter's incremental reparse may recover otherwise than
+            # a fresh parse (tree-sitter/tree-sitter#1645, #4001; found here on Go: "x" typed
+            # before `package`, then "}"): only a clean tree is required to be identical.
+            continue
         assert _nodes(document.tree) == _nodes(fresh.tree)  # type: ignore[arg-type]
 
 
