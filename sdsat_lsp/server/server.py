@@ -124,6 +124,10 @@ class SdsatServer(LanguageServer):
             on_progress=self.threadsafe(self.progress_message),
         )
         self.in_flight: dict[str, CompletionTicket] = {}
+        # Per document, the arrival number of its newest completion request: a request that
+        # waited (for its edits to apply) must not supersede one that arrived after it.
+        self.newest_request: dict[str, int] = {}
+        self._arrivals = itertools.count()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.progress_token: str | None = None
         self._progress_tokens = itertools.count(1)
@@ -424,6 +428,7 @@ class SdsatServer(LanguageServer):
         received = time.perf_counter()
         request_id = self.protocol.msg_id
         uri = params.text_document.uri
+        arrival = self.newest_request[uri] = next(self._arrivals)  # before any await
         empty = types.InlineCompletionList(items=[])
         if self.editor is not None and self.editor.pending:
             await self.editor.settled()  # edits sent before this request apply first
@@ -461,6 +466,13 @@ class SdsatServer(LanguageServer):
             self.documents_lock,
             alternatives=settings.alternatives if invoked else 1,
         )
+        if self.newest_request.get(uri) != arrival:
+            # A later request for this document arrived while this one waited: the later one
+            # supersedes it, whichever of the two resumed first (seen in CI: the last request
+            # of a typing burst was cancelled by the one before it).
+            ticket.superseded.set()
+            self.finish(ticket, asyncio.CancelledError())
+            raise asyncio.CancelledError()  # pygls answers RequestCancelled (-32800)
         if (older := self.in_flight.get(uri)) is not None:
             older.superseded.set()  # the worker also cancels it when the new job is submitted
         self.in_flight[uri] = ticket
@@ -472,6 +484,8 @@ class SdsatServer(LanguageServer):
         finally:
             if self.in_flight.get(uri) is ticket:
                 del self.in_flight[uri]
+            if self.newest_request.get(uri) == arrival:
+                del self.newest_request[uri]
         return self.answer(ticket, result, params.position)
 
     async def settle(
