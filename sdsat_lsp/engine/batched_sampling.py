@@ -25,7 +25,12 @@ import torch
 from sdsat_lsp.engine.decoding import Cancelled, Decoder
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
 from sdsat_lsp.engine.forward.passes import ForwardPasses
-from sdsat_lsp.engine.generation import FinishReason, GenerationRequest, GenerationStats
+from sdsat_lsp.engine.generation import (
+    FinishReason,
+    GenerationRequest,
+    GenerationStats,
+    VisibleText,
+)
 from sdsat_lsp.engine.pass_layout import ParallelRows, PassLayout
 from sdsat_lsp.engine.sampling import Sampler
 from sdsat_lsp.engine.speculative_sampling import logprob
@@ -38,7 +43,7 @@ class Sample:
     logprob: float  # the model's log-probability of the sample's tokens
 
 
-class _Row:
+class _Row(VisibleText):
     """One continuation: its draws, tokens, text and where its tokens lie in the cache."""
 
     def __init__(self, request: GenerationRequest, stream: int, tokenizer: object) -> None:
@@ -63,16 +68,7 @@ class _Row:
         self.logprob += logprob(logits, token)
         if len(self.tokens) >= self.request.max_new_tokens:
             self.finish_reason = "length"
-        self.detokenizer.push([token])
-        text = self.detokenizer.text()
-        if self.request.stop is not None:
-            cut = self.request.stop(text)
-            if cut is not None:
-                text = text[:cut]
-                if self.finish_reason == "running":
-                    self.finish_reason = "stop"
-        previous, self.text = self.text, text
-        return text[len(previous) :] if text.startswith(previous) else ""
+        return self._update_text([token])
 
 
 class BatchedSamples:

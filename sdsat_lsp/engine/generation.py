@@ -64,7 +64,32 @@ class GenerationRequest:
     sample_stream: int = 0  # which of a request's alternatives (seeds each its own draws)
 
 
-class Generation:
+class VisibleText:
+    """The text a generation shows so far: its tokens detokenized, cut at the caller's stop
+    check (a cut ends it with finish reason "stop"). Shared by `Generation` and the rows of a
+    sampled batch (batched_sampling.py)."""
+
+    request: GenerationRequest
+    detokenizer: IncrementalDetokenizer
+    text: str
+    finish_reason: FinishReason
+
+    def _update_text(self, kept: Sequence[int]) -> str:
+        """Add `kept` tokens; return the newly visible text."""
+        self.detokenizer.push(kept)
+        text = self.detokenizer.text()
+        if self.request.stop is not None:
+            cut = self.request.stop(text)
+            if cut is not None:
+                text = text[:cut]
+                if self.finish_reason == "running":
+                    self.finish_reason = "stop"
+        previous = self.text
+        self.text = text
+        return text[len(previous) :] if text.startswith(previous) else ""
+
+
+class Generation(VisibleText):
     """Lazy: iterating runs the model. Use from the thread that owns the model."""
 
     def __init__(
@@ -175,19 +200,6 @@ class Generation:
                 break
         self.tokens.extend(kept)
         return kept
-
-    def _update_text(self, kept: Sequence[int]) -> str:
-        self.detokenizer.push(kept)
-        text = self.detokenizer.text()
-        if self.request.stop is not None:
-            cut = self.request.stop(text)
-            if cut is not None:
-                text = text[:cut]
-                if self.finish_reason == "running":
-                    self.finish_reason = "stop"
-        previous = self.text
-        self.text = text
-        return text[len(previous) :] if text.startswith(previous) else ""
 
     def _make_stats(
         self,

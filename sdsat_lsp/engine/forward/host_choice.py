@@ -19,6 +19,8 @@ that format's own `ar` at a tie, so `strategy: auto` runs `ar` there (engine.py)
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -70,6 +72,7 @@ class HostChoice:
         return f"{self.reason} at {self.threads} threads ({self.measured_at}{load})"
 
 
+@functools.cache  # one read of /proc/cpuinfo per process: the CPU does not change
 def cpu_description() -> str:
     """The CPU's model name and feature flags (what decides which kernels are fast)."""
     try:
@@ -125,11 +128,15 @@ def cpu_quantization(
     return choice
 
 
+def _choice_paths(model_name: str) -> list[Path]:
+    """Where a record for `model_name` could be here: one per possible thread count."""
+    return [choice_path(model_name, threads) for threads in range(1, (os.cpu_count() or 1) + 1)]
+
+
 def remembered_choices(model_name: str) -> list[tuple[Path, HostChoice]]:
     """What this machine remembers for `model_name`, one record per thread count."""
     found = []
-    for threads in range(1, (os.cpu_count() or 1) + 1):
-        path = choice_path(model_name, threads)
+    for path in _choice_paths(model_name):
         if path.is_file() and (choice := read_choice(path)) is not None:
             found.append((path, choice))
     return found
@@ -138,13 +145,10 @@ def remembered_choices(model_name: str) -> list[tuple[Path, HostChoice]]:
 def forget_choices(model_name: str) -> list[Path]:
     """Delete the remembered records for `model_name` here: the next load measures again."""
     removed = []
-    for threads in range(1, (os.cpu_count() or 1) + 1):
-        path = choice_path(model_name, threads)
-        try:
+    for path in _choice_paths(model_name):
+        with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append(path)
+            removed.append(path)
     return removed
 
 
@@ -186,7 +190,9 @@ def read_choice(path: Path) -> HostChoice | None:
             pass_ms={str(k): float(v) for k, v in data["pass_ms"].items()},
             threads=int(data["threads"]),
             measured_at=str(data["measured_at"]),
-            others_busy_cores=_optional_float(data.get("others_busy_cores")),
+            others_busy_cores=None
+            if (busy := data.get("others_busy_cores")) is None
+            else float(busy),
         )
     except FileNotFoundError:
         return None
@@ -197,10 +203,6 @@ def read_choice(path: Path) -> HostChoice | None:
         log.warning("ignoring %s (unknown format %r): measuring again", path, choice.quantize)
         return None
     return choice
-
-
-def _optional_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def write_choice(path: Path, choice: HostChoice) -> None:
