@@ -195,6 +195,21 @@ async function shutdown() {
 
 // The typing scenario: type code one key at a time, measure keystroke-to-ghost-text latency,
 // type through a suggestion and accept one with Tab.
+// The ghost text once it has not changed for 300 ms.
+async function settledGhost(page, ghostNow) {
+  let last = await ghostNow();
+  let stableSince = Date.now();
+  while (Date.now() - stableSince < 300) {
+    await page.waitForTimeout(50);
+    const now = await ghostNow();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    }
+  }
+  return last;
+}
+
 async function typingScenario(page, ghostNow) {
   // Type code one key at a time; after each key wait for a ghost text to appear (or 10 s),
   // then for it to stop changing, so that each measurement is one request.
@@ -227,16 +242,7 @@ async function typingScenario(page, ghostNow) {
       const lastLine = lines.length > linesBefore ? JSON.parse(lines[lines.length - 1]) : undefined;
       return lastLine !== undefined && lastLine.outcome !== 'cancelled';
     }, 20000, 50).catch((error) => log(String(error)));
-    let last = await ghostNow();
-    let stableSince = Date.now();
-    while (Date.now() - stableSince < 300) {
-      await page.waitForTimeout(50);
-      const now = await ghostNow();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      }
-    }
+    await settledGhost(page, ghostNow);
     const events = await page.evaluate((seen) => window.__sdsat.events.slice(seen.events), before);
     const sizes = events.map((event) => event.text.length);
     // How long the ghost text stayed away between two non-empty states (hide + re-trigger).
@@ -355,20 +361,6 @@ async function alternativesScenario(page, ghostNow) {
     const match = /(\d+)\s*\/\s*(\d+)/.exec(text);
     return match ? { index: Number(match[1]), count: Number(match[2]) } : null;
   });
-  // The ghost text once it has not changed for 300 ms.
-  const settledGhost = async () => {
-    let last = await ghostNow();
-    let stableSince = Date.now();
-    while (Date.now() - stableSince < 300) {
-      await page.waitForTimeout(50);
-      const now = await ghostNow();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      }
-    }
-    return last;
-  };
 
   // Typing first: the automatic request answers with one suggestion; the manual trigger on it
   // must ask again for the alternatives (the extension's own re-triggers must not).
@@ -378,7 +370,7 @@ async function alternativesScenario(page, ghostNow) {
     const lines = logLines();
     return lines.length > typedBefore && JSON.parse(lines[lines.length - 1]).outcome !== 'cancelled';
   }, 180000, 100);
-  record.typing = { ghost: await settledGhost(), counter: await counter() };
+  record.typing = { ghost: await settledGhost(page, ghostNow), counter: await counter() };
   log(`typing suggestion: ${JSON.stringify(record.typing)}`);
   // VS Code 1.100 takes a suggestion the extension re-triggered to grow (an explicit trigger)
   // as already explicit and does not ask the provider again: Esc first, as a user would.
@@ -401,7 +393,7 @@ async function alternativesScenario(page, ghostNow) {
     return now !== null && now.count > 1 && now;
   }, 15000, 100).catch(() => counter());
   record.counter = count;
-  const first = await settledGhost();
+  const first = await settledGhost(page, ghostNow);
   record.texts = [first];
   record.counters = [count];
   outcome.screenshot = path.join(results, 'alternatives.png');
@@ -415,7 +407,7 @@ async function alternativesScenario(page, ghostNow) {
     const previous = record.texts[record.texts.length - 1];
     await page.keyboard.press(key);
     await waitFor(`the ghost text to change after ${key}`, async () => (await ghostNow()) !== previous, 5000, 50).catch(() => undefined);
-    const text = await settledGhost();
+    const text = await settledGhost(page, ghostNow);
     record.texts.push(text);
     record.counters.push(await counter());
     log(`${key}: ${JSON.stringify(text)}, counter ${JSON.stringify(record.counters[record.counters.length - 1])}`);
@@ -428,7 +420,7 @@ async function alternativesScenario(page, ghostNow) {
   // Accept the second alternative: Alt+] again, then Tab, save, and compare the file.
   await page.keyboard.press('Alt+BracketRight');
   await waitFor('the second alternative again', async () => (await ghostNow()) === next, 5000, 50).catch(() => undefined);
-  const accepted = await settledGhost();
+  const accepted = await settledGhost(page, ghostNow);
   check(accepted === next, `Alt+] shows the second alternative again (${JSON.stringify(accepted)})`);
   await page.keyboard.press('Tab');
   await waitFor('the ghost text to go away after Tab', async () => (await ghostNow()) === '' || false, 3000, 50).catch(() => undefined);
