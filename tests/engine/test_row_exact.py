@@ -7,9 +7,12 @@ did on the default model: tests/engine/test_lowbit_lossless.py has those prompts
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from sdsat_lsp.engine.forward.llama import visible_rows
+from sdsat_lsp.engine.forward.llama import LlamaWeights, visible_rows
+from sdsat_lsp.engine.forward.quantize import quantize_linear
+from sdsat_lsp.model import LoadedModel
 
 
 def test_visible_rows_reads_a_prefix_or_gathers_a_tree_rows_ancestors() -> None:
@@ -48,3 +51,37 @@ def test_attention_of_each_row_does_not_depend_on_the_other_rows_of_the_pass() -
             query[:, row : row + 1], keys, values, visible_rows(mask[row : row + 1]), head_dim**-0.5
         )
         assert torch.equal(together[row], alone[0]), f"row {row} differs"
+
+
+@pytest.mark.parametrize("kind", ["int8", "int4"])
+def test_a_fused_projection_group_computes_the_same_bits_as_its_members_alone(kind: str) -> None:
+    """Converted weights are stored fused (q/k/v, gate/up: llama.py `LinearGroup`); that must
+    change no output bit, at any row count, or the low-bit configurations' outputs would move.
+    The default model's shapes, random weights."""
+    torch.manual_seed(0)
+    members = [torch.randn(576, 576), torch.randn(192, 576), torch.randn(192, 576)]
+    fused = quantize_linear(torch.cat(members), kind, torch.bfloat16)
+    alone = [quantize_linear(weight, kind, torch.bfloat16) for weight in members]
+    x = torch.randn(5, 576).to(torch.bfloat16)
+    with torch.inference_mode():
+        parts = fused(x).split([576, 192, 192], dim=-1)
+        for part, linear in zip(parts, alone, strict=True):
+            assert torch.equal(part, linear(x))
+        for row in range(5):  # and each row as its own 1-row pass computes it
+            assert torch.equal(fused(x[row : row + 1])[0], fused(x)[row])
+
+
+def test_low_bit_weights_are_fused_and_float_weights_stay_the_models_own(
+    tiny_loaded: LoadedModel,
+) -> None:
+    model = tiny_loaded.model
+    low_bit = LlamaWeights.from_model(model, dtype=torch.bfloat16, quantize="int4")
+    layer = low_bit.layers[0]
+    assert layer.linears["q_proj"] is layer.linears["v_proj"]
+    assert layer.linears["gate_proj"].names == ("gate_proj", "up_proj")
+    float_weights = LlamaWeights.from_model(model, dtype=tiny_loaded.dtype)
+    group = float_weights.layers[0].linears["q_proj"]
+    assert group.names == ("q_proj",)
+    assert (
+        group.linear.weight.data_ptr() == model.model.layers[0].self_attn.q_proj.weight.data_ptr()
+    )

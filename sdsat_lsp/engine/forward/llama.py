@@ -45,10 +45,32 @@ class LoraPair:
 
 
 @dataclass(frozen=True)
+class LinearGroup:
+    """Projections that read the same input, as one matmul whose output columns are theirs in
+    `names` order (`sizes` wide). Converted weights are stored fused (q/k/v; gate/up): one
+    kernel call instead of three or two, 1 ms of a 25 ms int4 pass here, with the same bits
+    (each output column depends only on its own weights; checked in tests/engine). Float
+    weights stay one group per projection: they are the model's own tensors, not copies."""
+
+    names: tuple[str, ...]
+    sizes: tuple[int, ...]
+    linear: QuantizedLinear
+
+
+# the projections that read one input, in the order a layer computes them
+INPUT_SHARING = (
+    ("q_proj", "k_proj", "v_proj"),
+    ("o_proj",),
+    ("gate_proj", "up_proj"),
+    ("down_proj",),
+)
+
+
+@dataclass(frozen=True)
 class LayerWeights:
     input_norm: torch.Tensor
     post_attention_norm: torch.Tensor
-    linears: dict[str, QuantizedLinear]  # by projection name
+    linears: dict[str, LinearGroup]  # by projection name (fused members share one group)
     lora: dict[str, LoraPair]  # SAT rows only
 
 
@@ -94,12 +116,23 @@ class LlamaWeights:
         lora_modules = dict(attached.adapter.lora.items()) if attached else {}
         layers = []
         for index, layer in enumerate(model.model.layers):
-            linears: dict[str, QuantizedLinear] = {}
+            linears: dict[str, LinearGroup] = {}
             lora: dict[str, LoraPair] = {}
+            converted = quantize != "none" or dtype != layer.self_attn.q_proj.weight.dtype
+            for names in INPUT_SHARING:
+                parts = [getattr(getattr(layer, section_of(name)), name).weight for name in names]
+                groups = [names] if converted else [(name,) for name in names]
+                for group_names in groups:
+                    chosen = [parts[names.index(name)] for name in group_names]
+                    weight = chosen[0] if len(chosen) == 1 else torch.cat(chosen).detach()
+                    group = LinearGroup(
+                        group_names,
+                        tuple(int(part.shape[0]) for part in chosen),
+                        quantize_linear(weight, quantize, dtype),
+                    )
+                    linears.update(dict.fromkeys(group_names, group))
             for name in LLAMA_PROJECTIONS:
-                section = "self_attn" if name in ATTENTION_PROJECTIONS else "mlp"
-                weight = getattr(getattr(layer, section), name).weight
-                linears[name] = quantize_linear(weight, quantize, dtype)
+                section = section_of(name)
                 pair: Any = lora_modules.get(f"model/layers/{index}/{section}/{name}")
                 if pair is not None:
                     lora[name] = LoraPair(
@@ -134,6 +167,10 @@ class LlamaWeights:
             sat_id=attached.adapter.sat_id if attached else -1,
             sat_embedding=attached.adapter.sat_embedding.detach().to(dtype) if attached else None,
         )
+
+
+def section_of(name: str) -> str:
+    return "self_attn" if name in ATTENTION_PROJECTIONS else "mlp"
 
 
 def rope_theta(config: Any) -> float:
@@ -172,19 +209,40 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 
 
 def project(
-    layer: LayerWeights, name: str, x: torch.Tensor, is_sat: torch.Tensor | None
+    layer: LayerWeights, names: tuple[str, ...], x: torch.Tensor, is_sat: torch.Tensor | None
+) -> list[torch.Tensor]:
+    """The projections `names` of `x` (they share it), one kernel call per stored group."""
+    outputs: dict[str, torch.Tensor] = {}
+    for name in names:
+        if name in outputs:
+            continue
+        group = layer.linears[name]
+        out = group.linear(x)
+        parts = out.split(group.sizes, dim=-1) if len(group.sizes) > 1 else (out,)
+        outputs.update(zip(group.names, parts, strict=True))
+    return [with_lora(layer, name, outputs[name], x, is_sat) for name in names]
+
+
+def with_lora(
+    layer: LayerWeights, name: str, out: torch.Tensor, x: torch.Tensor, is_sat: torch.Tensor | None
 ) -> torch.Tensor:
-    out = layer.linears[name](x)
     pair = layer.lora.get(name)
     if pair is None or is_sat is None:
         return out
     return torch.where(is_sat[:, None], out + pair(x).to(out.dtype), out)
 
 
+def output(
+    layer: LayerWeights, attended: torch.Tensor, is_sat: torch.Tensor | None
+) -> torch.Tensor:
+    [out] = project(layer, ("o_proj",), attended, is_sat)
+    return out
+
+
 def mlp(layer: LayerWeights, h: torch.Tensor, is_sat: torch.Tensor | None) -> torch.Tensor:
-    gate = project(layer, "gate_proj", h, is_sat)
-    up = project(layer, "up_proj", h, is_sat)
-    return project(layer, "down_proj", F.silu(gate) * up, is_sat)
+    gate, up = project(layer, ("gate_proj", "up_proj"), h, is_sat)
+    [down] = project(layer, ("down_proj",), F.silu(gate) * up, is_sat)
+    return down
 
 
 def llama_pass(
@@ -231,9 +289,10 @@ def llama_pass(
     scale = head_dim**-0.5
     for index, layer in enumerate(w.layers):
         h = rms_norm(x, layer.input_norm, w.eps)
-        query = project(layer, "q_proj", h, is_sat).view(q, heads, head_dim).transpose(0, 1)
-        key = project(layer, "k_proj", h, is_sat).view(q, kv_heads, head_dim).transpose(0, 1)
-        value = project(layer, "v_proj", h, is_sat).view(q, kv_heads, head_dim).transpose(0, 1)
+        query, key, value = project(layer, ("q_proj", "k_proj", "v_proj"), h, is_sat)
+        query = query.reshape(q, heads, head_dim).transpose(0, 1)
+        key = key.reshape(q, kv_heads, head_dim).transpose(0, 1)
+        value = value.reshape(q, kv_heads, head_dim).transpose(0, 1)
         query, key = rotate(query, cos, sin), rotate(key, cos, sin)
         keys[index].index_copy_(1, slots, key.to(keys[index].dtype))
         values[index].index_copy_(1, slots, value.to(values[index].dtype))
@@ -244,13 +303,13 @@ def llama_pass(
             attended = F.scaled_dot_product_attention(
                 query[None], cached_keys[None], cached_values[None], attn_mask=mask, enable_gqa=True
             )[0].transpose(0, 1)
-            x = x + project(layer, "o_proj", attended.reshape(q, heads * head_dim), is_sat)
+            x = x + output(layer, attended.reshape(q, heads * head_dim), is_sat)
             h = rms_norm(x, layer.post_attention_norm, w.eps)
             x = x + mlp(layer, h, is_sat)
             continue
         if row_exact:
             attended = row_exact_attention(query, cached_keys, cached_values, reads, scale)
-            x = x + project(layer, "o_proj", attended.to(w.dtype), is_sat)
+            x = x + output(layer, attended.to(w.dtype), is_sat)
             h = rms_norm(x, layer.post_attention_norm, w.eps)
             x = x + mlp(layer, h, is_sat)
             continue
@@ -263,7 +322,7 @@ def llama_pass(
         weights = torch.softmax(scores, dim=-1).view(kv_heads, group * q, -1)
         attended = (weights @ cached_values.float()).to(w.dtype)
         attended = attended.view(heads, q, head_dim).transpose(0, 1)
-        x = x + project(layer, "o_proj", attended.reshape(q, heads * head_dim), is_sat)
+        x = x + output(layer, attended.reshape(q, heads * head_dim), is_sat)
         h = rms_norm(x, layer.post_attention_norm, w.eps)
         x = x + mlp(layer, h, is_sat)
     if not with_logits:

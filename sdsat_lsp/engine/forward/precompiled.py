@@ -47,11 +47,14 @@ Layout = tuple[Any, ...]
 def flatten_weights(weights: LlamaWeights) -> tuple[list[torch.Tensor], Layout]:
     """Every tensor in `weights`, in a fixed order, and the layout that rebuilds the object."""
     tensors: list[torch.Tensor] = []
+    index_of: dict[int, int] = {}  # a fused group's tensors are reachable from each member
 
     def walk(value: Any) -> Layout:
         if isinstance(value, torch.Tensor):
-            tensors.append(value)
-            return ("T", len(tensors) - 1)
+            if id(value) not in index_of:
+                index_of[id(value)] = len(tensors)
+                tensors.append(value)
+            return ("T", index_of[id(value)])
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: walk(getattr(value, f.name)) for f in dataclasses.fields(value)}
             return ("D", type(value), fields)

@@ -60,6 +60,17 @@ def activation_dtype(model_dtype: torch.dtype, device: torch.device, quantize: s
     return model_dtype
 
 
+def cache_dtype(activations: torch.dtype, device: torch.device) -> torch.dtype:
+    """What the KV cache stores. On CPU with bf16 activations: float32, because attention
+    there computes in float32 (llama.py) and converting the whole attended cache every layer
+    of every pass cost more than the int4 matmuls at a long context (keys and values written
+    by a bf16 pass are bf16 values, exactly representable; nothing else changes). On GPU
+    the model's dtype: memory is what bounds a 7B's context there."""
+    if device.type == "cpu" and activations == torch.bfloat16:
+        return torch.float32
+    return activations
+
+
 def inductor_cache_dir() -> str:
     from sdsat_lsp.model.paths import cache_dir
 
@@ -97,7 +108,9 @@ class StaticPasses:
         w = self.weights
         layers = len(w.layers)
         capacity = round_up(options.capacity, CAPACITY_STEP)
-        self.cache = StaticKVCache(layers, w.kv_heads, w.head_dim, capacity, self.dtype, device)
+        self.cache = StaticKVCache(
+            layers, w.kv_heads, w.head_dim, capacity, cache_dtype(self.dtype, device), device
+        )
         self.row_shapes = sorted(set(options.row_shapes))  # decode passes; prefill has its own
         # Compiled CPU passes are saved whole to the user cache (precompiled.py); CUDA graphs
         # are captured per process from a plainly compiled pass.
