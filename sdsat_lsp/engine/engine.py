@@ -78,6 +78,22 @@ def resolve_strategy(
     return strategy, k, reason
 
 
+def low_bit_strategy(
+    strategy: StrategyName, reason: str, compiled: bool
+) -> tuple[StrategyName, str]:
+    """`auto` on low-bit CPU weights. Eager passes there are row-exact (every strategy equals
+    `ar`, llama.py), but a wider pass attends row by row, so only `lookup` (no SAT pass of
+    its own) measured at or above `ar` (1.06x, on infilling points 1.09x; `sdsat` 0.67x:
+    docs/benchmarks.md). Compiled low-bit passes are not row-exact: `ar` there."""
+    if strategy == "ar":
+        return strategy, reason
+    if compiled:
+        return "ar", "CPU: ar (compiled low-bit passes: drafting would not be bit-exact)"
+    if strategy == "lookup":
+        return strategy, reason + " (low-bit weights: lookup measured at or above ar)"
+    return "ar", f"CPU: ar (low-bit weights: {strategy} measured slower than ar)"
+
+
 class Engine:
     def __init__(
         self,
@@ -93,13 +109,9 @@ class Engine:
             settings.strategy, settings.k, spec, loaded.device.type
         )
         choice = choose_forward(loaded, settings, [(strategy, k)])
-        low_bit = choice.options is not None and choice.options.quantize != "none"
-        if settings.strategy == "auto" and strategy != "ar" and low_bit:
-            # Eager low-bit passes are row-exact (every strategy equals `ar`, llama.py), but
-            # their wider passes attend row by row, and lookup measured no faster than `ar`
-            # (docs/benchmarks.md); compiled low-bit passes are not row-exact at all.
-            strategy = "ar"
-            reason = "CPU: ar (low-bit weights: drafting measured no faster than ar)"
+        options = choice.options
+        if settings.strategy == "auto" and options is not None and options.quantize != "none":
+            strategy, reason = low_bit_strategy(strategy, reason, compiled=options.compile)
         self.passes = build_passes(loaded, choice, progress)
         self.info = EngineInfo(
             model_name=spec.name,

@@ -73,16 +73,32 @@ def test_an_explicit_setting_wins_over_the_measured_choice(measuring: LoadedMode
     assert not host_choice.choice_path(measuring.spec.name, 1).exists()  # nothing measured
 
 
-def test_auto_strategy_is_ar_on_low_bit_weights_and_drafting_stays_available(
+def test_auto_strategy_on_low_bit_weights_keeps_lookup_only_and_explicit_choices_stay(
     tiny_loaded: LoadedModel,
 ) -> None:
     settings = Settings(model=str(tiny_loaded.path), device="cpu", threads=1, quantize="int8")
-    engine = Engine(tiny_loaded, settings)
-    assert engine.info.strategy == "ar" and "low-bit" in engine.info.strategy_reason
-    fp32 = Engine(tiny_loaded, dataclasses.replace(settings, quantize="none"))
-    assert fp32.info.strategy == tiny_loaded.spec.cpu_strategy
-    chosen = Engine(tiny_loaded, dataclasses.replace(settings, strategy="lookup"))
-    assert chosen.info.strategy == "lookup"  # an explicit choice is kept
+    lookup_spec = dataclasses.replace(tiny_loaded.spec, cpu_strategy="lookup")
+    engine = Engine(dataclasses.replace(tiny_loaded, spec=lookup_spec), settings)
+    assert engine.info.strategy == "lookup" and "low-bit" in engine.info.strategy_reason
+    sat_spec = dataclasses.replace(
+        tiny_loaded.spec, cpu_strategy="sdsat", sat_id=tiny_loaded.vocab_size - 1, trained_k=4
+    )
+    two_step = Engine(dataclasses.replace(tiny_loaded, spec=sat_spec), settings)
+    assert two_step.info.strategy == "ar" and "low-bit" in two_step.info.strategy_reason
+    fp32 = Engine(
+        dataclasses.replace(tiny_loaded, spec=sat_spec),
+        dataclasses.replace(settings, quantize="none"),
+    )
+    assert fp32.info.strategy == "sdsat"
+    chosen = Engine(tiny_loaded, dataclasses.replace(settings, strategy="sdsat-tree"))
+    assert chosen.info.strategy == "sdsat-tree"  # an explicit choice is kept
+
+
+def test_compiled_low_bit_passes_run_ar_under_auto() -> None:
+    from sdsat_lsp.engine.engine import low_bit_strategy
+
+    strategy, reason = low_bit_strategy("lookup", "registry", compiled=True)
+    assert strategy == "ar" and "not be bit-exact" in reason
 
 
 def test_a_record_says_how_busy_the_machine_was_and_can_be_forgotten(

@@ -13,8 +13,8 @@ other processes kept busy meanwhile (a busy machine blurs the timings: `sdsat-ls
 shows the record, `sdsat-lsp fetch-model --remeasure` measures again, as does deleting it).
 
 A low-bit format is a different model: its greedy output may differ from fp32 near ties
-(docs/benchmarks.md measures how often), and with bf16 logits a drafting strategy may leave
-that format's own `ar` at a tie, so `strategy: auto` runs `ar` there (engine.py).
+(docs/benchmarks.md measures how often). Every strategy still equals that format's own `ar`
+(row-exact attention, llama.py); `strategy: auto` keeps only `lookup` there (engine.py).
 """
 
 from __future__ import annotations

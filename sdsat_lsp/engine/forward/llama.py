@@ -257,6 +257,7 @@ def llama_pass(
     fused_attention: bool = False,
     raw_logits: bool = False,
     row_exact: bool = False,
+    written_precision: torch.dtype | None = None,
 ) -> torch.Tensor | None:
     """One forward pass; returns the argmax token at every row (q,), or None without logits,
     or with `raw_logits` (eager sampling passes) the logits (q, vocab).
@@ -265,7 +266,9 @@ def llama_pass(
     inductor fuses better than it compiles SDPA on CPU (measured: 2× on the pass), and no
     data-dependent branch. `row_exact` (eager greedy passes on CPU with bf16 activations):
     attention row by row (`row_exact_attention`), so a drafting strategy equals `ar` bit for
-    bit; sampling passes do without (a sample's distribution does not depend on last bits)."""
+    bit; sampling passes do without (a sample's distribution does not depend on last bits).
+    `written_precision`: keys and values are rounded to it before the cache stores them (a
+    float prefill writes what the configuration's bf16 decode passes would)."""
     q = input_ids.shape[0]
     heads, kv_heads, head_dim = w.heads, w.kv_heads, w.head_dim
     group = heads // kv_heads
@@ -294,11 +297,13 @@ def llama_pass(
         key = key.reshape(q, kv_heads, head_dim).transpose(0, 1)
         value = value.reshape(q, kv_heads, head_dim).transpose(0, 1)
         query, key = rotate(query, cos, sin), rotate(key, cos, sin)
+        if written_precision is not None:
+            key, value = key.to(written_precision), value.to(written_precision)
         keys[index].index_copy_(1, slots, key.to(keys[index].dtype))
         values[index].index_copy_(1, slots, value.to(values[index].dtype))
         cached_keys, cached_values = keys[index][:, :span], values[index][:, :span]
         if fused_attention and x.dtype == torch.float32:
-            # float prefill over a low-bit configuration's bf16 cache: read it as float
+            # float prefill: a cache in another dtype is read as the prefill's (static_passes.py)
             cached_keys, cached_values = cached_keys.to(x.dtype), cached_values.to(x.dtype)
             attended = F.scaled_dot_product_attention(
                 query[None], cached_keys[None], cached_values[None], attn_mask=mask, enable_gqa=True
