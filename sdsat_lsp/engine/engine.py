@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, SamplingParams, Settings, StrategyName
 from sdsat_lsp.engine.batched_sampling import BatchedSamples
@@ -16,6 +17,9 @@ from sdsat_lsp.engine.forward.select import build_passes, choose_forward
 from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
 from sdsat_lsp.engine.kv_cache import CachedIds
 from sdsat_lsp.model import LoadedModel, ModelSpec, load_model
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,15 @@ def resolve_strategy(
     return strategy, k, reason
 
 
+def passes_reason(loading_reason: str, weights: torch.dtype, passes: torch.dtype) -> str:
+    """The loading reason names the weights' dtype; say so when the passes compute in another
+    (bf16 activations with low-bit weights), or status reads "float32" beside "bfloat16"."""
+    if passes == weights:
+        return loading_reason
+    computed = str(passes).removeprefix("torch.")
+    return f"{loading_reason}; passes compute in {computed} (low-bit weights)"
+
+
 def low_bit_strategy(
     strategy: StrategyName, reason: str, compiled: bool
 ) -> tuple[StrategyName, str]:
@@ -120,7 +133,7 @@ class Engine:
             strategy=strategy,
             k=k,
             fim=spec.has_fim,
-            device_reason=loaded.device_reason,
+            device_reason=passes_reason(loaded.device_reason, loaded.dtype, self.passes.dtype),
             strategy_reason=reason,
             forward=f"{self.passes.description} ({choice.reason})",
         )

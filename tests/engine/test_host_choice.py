@@ -80,6 +80,8 @@ def test_auto_strategy_on_low_bit_weights_keeps_lookup_only_and_explicit_choices
     lookup_spec = dataclasses.replace(tiny_loaded.spec, cpu_strategy="lookup")
     engine = Engine(dataclasses.replace(tiny_loaded, spec=lookup_spec), settings)
     assert engine.info.strategy == "lookup" and "low-bit" in engine.info.strategy_reason
+    assert engine.info.dtype == "bfloat16"  # the weights are float32, the passes compute bf16
+    assert engine.info.device_reason.endswith("passes compute in bfloat16 (low-bit weights)")
     sat_spec = dataclasses.replace(
         tiny_loaded.spec, cpu_strategy="sdsat", sat_id=tiny_loaded.vocab_size - 1, trained_k=4
     )
