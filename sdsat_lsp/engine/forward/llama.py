@@ -114,23 +114,22 @@ class LlamaWeights:
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
         attached = attached_adapter(model)
         lora_modules = dict(attached.adapter.lora.items()) if attached else {}
+        # converted weights are copies anyway, so they are stored fused (`LinearGroup`)
+        converted = quantize != "none" or dtype != model.model.embed_tokens.weight.dtype
         layers = []
         for index, layer in enumerate(model.model.layers):
             linears: dict[str, LinearGroup] = {}
             lora: dict[str, LoraPair] = {}
-            converted = quantize != "none" or dtype != layer.self_attn.q_proj.weight.dtype
-            for names in INPUT_SHARING:
-                parts = [getattr(getattr(layer, section_of(name)), name).weight for name in names]
-                groups = [names] if converted else [(name,) for name in names]
-                for group_names in groups:
-                    chosen = [parts[names.index(name)] for name in group_names]
-                    weight = chosen[0] if len(chosen) == 1 else torch.cat(chosen).detach()
-                    group = LinearGroup(
-                        group_names,
-                        tuple(int(part.shape[0]) for part in chosen),
-                        quantize_linear(weight, quantize, dtype),
-                    )
-                    linears.update(dict.fromkeys(group_names, group))
+            weights = {
+                name: getattr(getattr(layer, section_of(name)), name).weight
+                for name in LLAMA_PROJECTIONS
+            }
+            for names in INPUT_SHARING if converted else [(n,) for n in LLAMA_PROJECTIONS]:
+                parts = [weights[name] for name in names]
+                fused = parts[0] if len(parts) == 1 else torch.cat(parts).detach()
+                sizes = tuple(int(part.shape[0]) for part in parts)
+                group = LinearGroup(names, sizes, quantize_linear(fused, quantize, dtype))
+                linears.update(dict.fromkeys(names, group))
             for name in LLAMA_PROJECTIONS:
                 section = section_of(name)
                 pair: Any = lora_modules.get(f"model/layers/{index}/{section}/{name}")
