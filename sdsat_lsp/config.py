@@ -31,6 +31,9 @@ Switch = Literal["auto", "on", "off"]
 # engine's /v1/completions (`openai`: vLLM, SGLang, TGI, llama.cpp's server, Ollama).
 Backend = Literal["local", "openai"]
 MAX_THREADS = 256
+# The optional pieces of a prompt besides the prefix window (context/prompt.py builds them; a
+# registry entry names the ones its model gets, models/*.toml `prompt_pieces`).
+PROMPT_PIECES = ("header", "snippets", "scope", "definitions")
 
 DEFAULT_MODEL = "smollm2-135m"
 # Ceilings: a completion is ghost text (a few lines), a prompt at most a large model's window.

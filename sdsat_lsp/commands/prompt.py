@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
         DocumentStore,
         InvalidPosition,
         Position,
+        PromptRecipe,
         build_prompt,
         describe_prompt,
         language_for,
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             budget_tokens=args.context_tokens,
             count_tokens=lambda piece: len(tokenizer.encode(piece, add_special_tokens=False)),
             fim=spec.has_fim,
+            recipe=PromptRecipe.from_pieces(spec.prompt_pieces),  # as the pipeline's
         )
     except InvalidPosition as error:
         raise CommandError(str(error)) from error

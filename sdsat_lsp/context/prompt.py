@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from sdsat_lsp.config import PROMPT_PIECES
 from sdsat_lsp.context.definitions import used_definitions
 from sdsat_lsp.context.document import Document, Position
 from sdsat_lsp.context.shape import Shape, ShapeDecision, decide_shape
@@ -101,6 +102,14 @@ class PromptRecipe:
     # 15 % of a 512- or 1024-token budget, but cut ones measured worse on the quality benchmark
     # (JavaScript EM -0.026, ES -0.032 against whole ones; docs/quality.md): off by default.
     trim_snippets: bool = False
+
+    @classmethod
+    def from_pieces(cls, pieces: Sequence[str]) -> PromptRecipe:
+        """The recipe with exactly these optional pieces (config.PROMPT_PIECES names)."""
+        unknown = set(pieces) - set(PROMPT_PIECES)
+        if unknown:
+            raise ValueError(f"unknown prompt pieces {sorted(unknown)} (of {PROMPT_PIECES})")
+        return cls(**{piece: piece in pieces for piece in PROMPT_PIECES})
 
 
 @dataclass(frozen=True)

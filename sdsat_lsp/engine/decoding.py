@@ -21,8 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
+
 from sdsat_lsp.engine.forward.passes import ForwardPasses
 from sdsat_lsp.engine.kv_cache import CachedIds
+from sdsat_lsp.engine.lead import LeadConstraint
 from sdsat_lsp.engine.sat_tree import SatTree, build_sat_tree
 
 
@@ -62,6 +65,16 @@ class Decoder:
         self.forward_passes += 1
         return predictions
 
+    def forward_logits(
+        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
+    ) -> torch.Tensor:
+        """As `forward`, but the logits (keep, vocab)."""
+        if self.cancelled():
+            raise Cancelled
+        logits = self.passes.run_logits(token_ids, keep, tree)
+        self.forward_passes += 1
+        return logits
+
     def prefill(self, token_ids: Sequence[int]) -> None:
         """Put the prompt (all but its pending last token) into the cache, chunk by chunk;
         reported as time, not as decoding passes."""
@@ -85,6 +98,14 @@ class Decoder:
     def ar_round(self, pending: int) -> Round:
         (next_token,) = self.forward([pending], keep=1)
         return Round((next_token,), passes=1, drafted=0, accepted=0)
+
+    def lead_round(self, pending: int, lead: LeadConstraint, generated: Sequence[int]) -> Round:
+        """One token that keeps the text on the cursor's indentation (lead.py)."""
+        logits = self.forward_logits([pending], keep=1)[0]
+        token = lead.pick(logits, generated)
+        return Round(
+            (int(logits.argmax()) if token is None else token,), passes=1, drafted=0, accepted=0
+        )
 
     def sdsat_round(self, pending: int, sat_id: int, k: int) -> Round:
         base = len(self.cache)

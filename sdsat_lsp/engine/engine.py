@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sdsat_lsp.config import SAT_STRATEGIES, STRATEGIES, SamplingParams, Settings, StrategyName
+from sdsat_lsp.config import (
+    PROMPT_PIECES,
+    SAT_STRATEGIES,
+    STRATEGIES,
+    SamplingParams,
+    Settings,
+    StrategyName,
+)
 from sdsat_lsp.engine.batched_sampling import BatchedSamples
 from sdsat_lsp.engine.forward.select import build_passes, choose_forward
 from sdsat_lsp.engine.generation import Generation, GenerationRequest, StopCheck
@@ -41,6 +48,7 @@ class EngineInfo:
     device_reason: str
     strategy_reason: str
     forward: str = ""  # what runs the passes and why (engine/forward/select.py)
+    prompt_pieces: tuple[str, ...] = PROMPT_PIECES  # the registry entry's
 
 
 def resolve_strategy(
@@ -136,6 +144,7 @@ class Engine:
             device_reason=passes_reason(loaded.device_reason, loaded.dtype, self.passes.dtype),
             strategy_reason=reason,
             forward=f"{self.passes.description} ({choice.reason})",
+            prompt_pieces=spec.prompt_pieces,
         )
         tokenizer = loaded.tokenizer
         # Any special token (FIM markers, chat or file separators) ends a completion: its text
@@ -221,10 +230,12 @@ class Engine:
         reuse_prefix: bool | None = None,
         sampling: SamplingParams | None = None,
         sample_stream: int = 0,
+        starts_with: str = "",
     ) -> Generation:
         """A lazy, streaming generation; `strategy`/`k` override the engine's for one call.
         `sampling` None: greedy; else sampled (`sample_stream` numbers a request's
-        alternatives so one seed gives each its own draws)."""
+        alternatives so one seed gives each its own draws). `starts_with`: whitespace the
+        text must start with before its code (the cursor's indentation, engine/lead.py)."""
         spec = self.loaded.spec
         if strategy is None or strategy == self.info.strategy:
             chosen, chosen_k = self.info.strategy, self.info.k
@@ -243,6 +254,7 @@ class Engine:
             reuse_prefix=self.settings.prefix_reuse if reuse_prefix is None else reuse_prefix,
             sampling=sampling,
             sample_stream=sample_stream,
+            starts_with=starts_with,
         )
         return Generation(
             request, passes=self.passes, tokenizer=self.loaded.tokenizer, cancelled=cancelled

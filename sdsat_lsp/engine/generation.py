@@ -1,8 +1,10 @@
 """One generation, streaming first: iterate it for text deltas, then read text and stats.
 
-Non-streaming callers simply exhaust the iterator (`Generation.collect()`). Stopping rules,
-in the order checked after every round: a stop token (EOS/EOT), the token limit, the caller's
-stop rule on the text so far; cancellation is checked before every forward pass.
+Non-streaming callers simply exhaust the iterator (`Generation.collect()`). With
+`starts_with`, the first tokens keep to the cursor's indentation (lead.py) before the
+strategy's rounds take over. Stopping rules, in the order checked after every round: a stop
+token (EOS/EOT), the token limit, the caller's stop rule on the text so far; cancellation is
+checked before every forward pass.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sdsat_lsp.config import SAT_STRATEGIES, SamplingParams, StrategyName
 from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round
 from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
 from sdsat_lsp.engine.forward.passes import ForwardPasses
+from sdsat_lsp.engine.lead import LeadConstraint
 from sdsat_lsp.engine.sampling import Sampler
 from sdsat_lsp.engine.speculative_sampling import SamplingDecoder
 
@@ -62,6 +65,9 @@ class GenerationRequest:
     reuse_prefix: bool = True
     sampling: SamplingParams | None = None  # None: greedy
     sample_stream: int = 0  # which of a request's alternatives (seeds each its own draws)
+    # The cursor's line break(s) and indentation: the text starts with them, then code
+    # (lead.py); "" for no constraint.
+    starts_with: str = ""
 
 
 class VisibleText:
@@ -122,6 +128,13 @@ class Generation(VisibleText):
         self._stats: GenerationStats | None = None
         self._started = False
         self._drafts: list[int] = []  # sdsat-tree: drafted by the previous pass
+        self.lead = (
+            LeadConstraint(
+                request.starts_with, tokenizer, request.prompt_ids, request.stop_token_ids
+            )
+            if request.starts_with
+            else None
+        )
 
     @property
     def stats(self) -> GenerationStats:
@@ -154,7 +167,10 @@ class Generation(VisibleText):
             self.decoder.prefill(request.prompt_ids[reused:-1])
             prefill_end = time.perf_counter()
             while self.finish_reason == "running":
-                round_ = self._run_round(pending, history)
+                if self.lead is not None and self.lead.active(self.detokenizer.text()):
+                    round_ = self.decoder.lead_round(pending, self.lead, self.tokens)
+                else:
+                    round_ = self._run_round(pending, history)
                 rounds.append(round_)
                 kept = self._commit(round_.committed)
                 self.logprob += sum(round_.logprobs[: len(kept)])

@@ -26,10 +26,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from sdsat_lsp.engine.decoding import Cancelled, Decoder, Round, propose_lookup_drafts
+from sdsat_lsp.engine.decoding import Decoder, Round, propose_lookup_drafts
 from sdsat_lsp.engine.forward.passes import ForwardPasses
+from sdsat_lsp.engine.lead import LeadConstraint
 from sdsat_lsp.engine.sampling import Sampler
-from sdsat_lsp.engine.sat_tree import SatTree, build_sat_tree
+from sdsat_lsp.engine.sat_tree import build_sat_tree
 
 
 class SamplingDecoder(Decoder):
@@ -42,21 +43,24 @@ class SamplingDecoder(Decoder):
         self.sampler = sampler
         self._tree_q: list[torch.Tensor] = []  # sdsat-tree: q of the drafts handed out last
 
-    def forward_logits(
-        self, token_ids: Sequence[int], keep: int, tree: SatTree | None = None
-    ) -> torch.Tensor:
-        if self.cancelled():
-            raise Cancelled
-        logits = self.passes.run_logits(token_ids, keep, tree)
-        self.forward_passes += 1
-        return logits
-
     def ar_round(self, pending: int) -> Round:
         logits = self.forward_logits([pending], keep=1)
         token = self.sampler.draw(self.sampler.distribution(logits[0]))
         return Round(
             (token,), passes=1, drafted=0, accepted=0, logprobs=(logprob(logits[0], token),)
         )
+
+    def lead_round(self, pending: int, lead: LeadConstraint, generated: Sequence[int]) -> Round:
+        """Draw from p restricted to the tokens that keep the cursor's indentation (lead.py)."""
+        logits = self.forward_logits([pending], keep=1)[0]
+        p = self.sampler.distribution(logits)
+        allowed = list(lead.allowed(logits, generated))
+        restricted = torch.zeros_like(p)
+        restricted[allowed] = p[allowed]
+        if float(restricted.sum()) > 0:
+            p = restricted / restricted.sum()
+        token = self.sampler.draw(p)
+        return Round((token,), passes=1, drafted=0, accepted=0, logprobs=(logprob(logits, token),))
 
     def sdsat_round(self, pending: int, sat_id: int, k: int) -> Round:
         base = len(self.cache)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sdsat_lsp.config import QuantizationName, StrategyName
+from sdsat_lsp.config import PROMPT_PIECES, QuantizationName, StrategyName
 from sdsat_lsp.model.paths import models_cache_dir, registry_dir, registry_restore_command
 
 FimTemplate = Literal["none", "psm", "spm"]
@@ -64,6 +64,9 @@ class ModelSpec:
     # a `sdsat-lsp train` artifact (folder relative to the registry) applied when loading by
     # name; its sdsat.json supplies sat_id, trained_k and recommended_k
     sat_adapter: str = ""
+    # The optional prompt pieces this model gets besides the prefix window (config.PROMPT_PIECES;
+    # all by default): a small model measured better with the window alone (docs/quality.md).
+    prompt_pieces: tuple[str, ...] = PROMPT_PIECES
 
     @property
     def has_fim(self) -> bool:
@@ -104,6 +107,14 @@ def spec_from_mapping(data: dict[str, Any], origin: str) -> ModelSpec:
     values = dict(data)
     if "eos_ids" in values:
         values["eos_ids"] = tuple(int(i) for i in values["eos_ids"])
+    if "prompt_pieces" in values:
+        pieces = values["prompt_pieces"]
+        if not isinstance(pieces, list) or not set(pieces) <= set(PROMPT_PIECES):
+            raise RegistryError(
+                f"{origin}: prompt_pieces must be a list of {', '.join(PROMPT_PIECES)} "
+                f"(got {pieces!r}); [] is the prefix window alone"
+            )
+        values["prompt_pieces"] = tuple(p for p in PROMPT_PIECES if p in pieces)
     spec = ModelSpec(**values)
     if spec.fim_template not in ("none", "psm", "spm"):
         raise RegistryError(f"{origin}: fim_template must be none, psm or spm")

@@ -29,6 +29,8 @@ class BackendInfo(Protocol):
     def k(self) -> int: ...
     @property
     def fim(self) -> bool: ...  # takes a suffix (fill-in-the-middle)
+    @property
+    def prompt_pieces(self) -> tuple[str, ...]: ...  # the model's optional prompt pieces
 
 
 class BackendStats(Protocol):
@@ -70,10 +72,13 @@ class CompletionBackend(Protocol):
         reuse_prefix: bool | None = None,
         sampling: SamplingParams | None = None,
         sample_stream: int = 0,
+        starts_with: str = "",
     ) -> TextStream:
         """Greedy generation (sampled with `sampling`; `sample_stream` numbers a request's
         alternatives), checked against `stop` after every round and `cancelled` before every
-        forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own."""
+        forward pass; `strategy`/`k`/`reuse_prefix` None: the backend's own. `starts_with`:
+        the cursor's line break(s) and indentation, which the text should start with before
+        its code (a backend that cannot constrain tokens ignores it; the stop rule aligns)."""
         ...
 
 

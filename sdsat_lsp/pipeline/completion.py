@@ -69,7 +69,8 @@ def completion_prompt(
     other_documents: Sequence[Document] = (),
     recipe: PromptRecipe | None = None,
 ) -> Prompt:
-    """The prompt the pipeline sends for this position (also what `sdsat-lsp prompt` shows)."""
+    """The prompt the pipeline sends for this position (also what `sdsat-lsp prompt` shows):
+    the model's own pieces (its registry entry's `prompt_pieces`) unless `recipe` says."""
     return build_prompt(
         document,
         position,
@@ -77,7 +78,7 @@ def completion_prompt(
         count_tokens=backend.count_tokens,
         fim=backend.info.fim,
         other_documents=list(other_documents),
-        recipe=recipe,
+        recipe=recipe or PromptRecipe.from_pieces(backend.info.prompt_pieces),
     )
 
 
@@ -96,6 +97,7 @@ def complete(
     prompt: Prompt | None = None,
     alternatives: int = 1,
     batch_alternatives: bool = True,
+    cursor_indentation: bool = True,
 ) -> CompletionOutcome:
     """Run one completion on `backend` and return it; `on_text` gets the visible text so far.
 
@@ -106,6 +108,9 @@ def complete(
     quality benchmark's ablations and peer strategies: the rest of the pipeline is the same).
     `alternatives` > 1 (with settings.temperature > 0) samples that many completions in all,
     batched where the backend can (`batch_alternatives=False`: one after the other, to compare).
+    On a blank line the completion starts at the cursor's indentation (the backend holds its
+    first tokens to it: engine/lead.py); `cursor_indentation=False` lets the model choose (the
+    quality benchmark's ablation).
     """
     started = time.perf_counter()
     if prompt is None:
@@ -127,6 +132,8 @@ def complete(
     started = time.perf_counter()
     stop = prompt.stop if stop_rules else None
     sampling = SamplingParams.from_settings(settings)
+    lead = prompt.stop.lead
+    starts_with = lead if cursor_indentation and "\n" in lead else ""
 
     def generate(sample_stream: int) -> TextStream:
         return backend.generate(
@@ -139,6 +146,7 @@ def complete(
             reuse_prefix=settings.prefix_reuse,
             sampling=sampling,
             sample_stream=sample_stream,
+            starts_with=starts_with,
         )
 
     batch: SampleBatch | None = None

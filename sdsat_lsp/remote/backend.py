@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from sdsat_lsp.config import Settings
+from sdsat_lsp.config import PROMPT_PIECES, Settings
 from sdsat_lsp.context import Shape, StopRule
 from sdsat_lsp.model.registry import LOCAL_SPEC_FILE, ModelSpec, find_spec, read_spec_file
 from sdsat_lsp.remote.http import Endpoint, EngineConnection, EngineError, StreamHandle
@@ -65,6 +65,7 @@ class RemoteInfo:
     k: int = 0
     dtype: str = ""
     backend: str = "openai"
+    prompt_pieces: tuple[str, ...] = PROMPT_PIECES  # the local registry entry's, if any
 
     @property
     def forward(self) -> str:
@@ -198,6 +199,7 @@ class RemoteBackend:
             device=endpoint.shown,
             fim=fim,
             tokenizer=self.tokenizer.description,
+            prompt_pieces=spec.prompt_pieces if spec is not None else PROMPT_PIECES,
         )
 
     def close(self) -> None:
@@ -280,8 +282,10 @@ class RemoteBackend:
         reuse_prefix: bool | None = None,
         sampling: Any = None,
         sample_stream: int = 0,
+        starts_with: str = "",
     ) -> RemoteStream:
-        """A lazy stream; `strategy`, `k` and `reuse_prefix` are the engine's business.
+        """A lazy stream; `strategy`, `k` and `reuse_prefix` are the engine's business, and
+        `starts_with` is not sent (the completions API cannot constrain the first tokens).
         `sampling` (temperature, top_p, top_k, seed; None: greedy) goes to the engine as its
         request fields; `sample_stream` offsets the seed so a request's alternatives differ."""
         if not isinstance(prompt_ids, TextPrompt):

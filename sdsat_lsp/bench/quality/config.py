@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # The prompt strategies, as strategies.py defines them.
 STRATEGIES = (
     "prefix",
+    "prefix-unaligned",
     "ours",
     "ours-no-snippets",
     "ours+definitions",

@@ -23,7 +23,7 @@ from sdsat_lsp.bench.quality.config import QualityConfig
 from sdsat_lsp.bench.quality.metrics import Score, bootstrap, paired_difference, score
 from sdsat_lsp.bench.quality.points import KINDS, Point, SetFiles, cut_points, load_set
 from sdsat_lsp.bench.quality.sets import SETS
-from sdsat_lsp.bench.quality.strategies import strategy_prompt
+from sdsat_lsp.bench.quality.strategies import UNALIGNED, strategy_prompt
 from sdsat_lsp.config import Settings
 from sdsat_lsp.context import Document
 from sdsat_lsp.pipeline import CompletionBackend, complete
@@ -110,17 +110,28 @@ def run_points(
         position = document.position_at(point.cursor)
         cap = config.body_tokens if point.kind == "body" else config.line_tokens
         point_settings = dataclasses.replace(settings, max_new_tokens=cap)
-        seen: dict[str, Row] = {}
+        seen: dict[tuple[str, bool], Row] = {}
         for strategy in config.strategies:
             started = time.perf_counter()
             prompt = strategy_prompt(
                 strategy, backend, document, position, others, point_settings, point.name
             )
             prompt_ms = (time.perf_counter() - started) * 1000
-            if prompt.prefix in seen:
-                row = dataclasses.replace(seen[prompt.prefix], strategy=strategy, reused=True)
+            # held to the cursor's indentation: only where the lead is a blank line's
+            aligned = strategy not in UNALIGNED and "\n" in prompt.stop.lead
+            if (prompt.prefix, aligned) in seen:
+                row = dataclasses.replace(
+                    seen[prompt.prefix, aligned], strategy=strategy, reused=True
+                )
             else:
-                outcome = complete(backend, document, position, point_settings, prompt=prompt)
+                outcome = complete(
+                    backend,
+                    document,
+                    position,
+                    point_settings,
+                    prompt=prompt,
+                    cursor_indentation=aligned,
+                )
                 shown = backend.count_tokens(outcome.text) if outcome.text else 0
                 row = Row(
                     point=point.name,
@@ -147,7 +158,7 @@ def run_points(
                         shown_tokens=shown,
                     ),
                 )
-                seen[prompt.prefix] = row
+                seen[prompt.prefix, aligned] = row
             rows.append(row)
             if progress is not None:
                 progress(row)

@@ -2,13 +2,17 @@
 
     prefix            the prefix window alone (no header, snippets, imports, signatures or
                       definitions): the plain window of llm-ls-style clients
+    prefix-unaligned  `prefix`, its first tokens not held to the cursor's indentation on a
+                      blank line (engine/lead.py's ablation: the model picks the indentation)
     ours              the prompt as shipped before cross-file definitions: header, snippets,
                       imports and signatures, window
     ours-no-snippets  `ours` without the snippets from other open documents
     ours+definitions  `ours` plus definitions of the imported names the code uses
     trimmed-snippets  `ours+definitions` with snippets cut to fit their budget instead of
                       dropped (the ablation showed whole snippets rarely fit; not better)
-    shipped           the default recipe, whatever it is (now `ours+definitions`)
+    shipped           what the pipeline sends for this model: its registry entry's
+                      `prompt_pieces` (the default model: the prefix window alone, measured
+                      best for it; a model with every piece: `ours+definitions`)
     ring              llama.vscode's extra context, reimplemented (see `RingBuffer`)
 
 Every strategy goes through the same pipeline afterwards (the same cursor-whitespace handling,
@@ -28,15 +32,19 @@ from sdsat_lsp.context import Document, Position, Prompt, PromptPiece, PromptRec
 from sdsat_lsp.pipeline import CompletionBackend
 from sdsat_lsp.pipeline.completion import completion_prompt
 
-RECIPES: dict[str, PromptRecipe] = {
+# None: the model's own pieces (completion_prompt reads them from the backend)
+RECIPES: dict[str, PromptRecipe | None] = {
     "prefix": PromptRecipe(header=False, snippets=False, scope=False, definitions=False),
+    "prefix-unaligned": PromptRecipe(header=False, snippets=False, scope=False, definitions=False),
     "ours": PromptRecipe(definitions=False, trim_snippets=False),
     "ours-no-snippets": PromptRecipe(snippets=False, definitions=False),
     "ours+definitions": PromptRecipe(trim_snippets=False),
     "trimmed-snippets": PromptRecipe(trim_snippets=True),
-    "shipped": PromptRecipe(),
+    "shipped": None,
 }
 assert (*RECIPES, "ring") == STRATEGIES
+# Strategies whose completions leave the indentation on a blank line to the model.
+UNALIGNED = frozenset({"prefix-unaligned"})
 
 # llama.vscode's defaults (src/configuration.ts; the same in llama.vim's autoload/llama.vim).
 RING_N_CHUNKS = 16
