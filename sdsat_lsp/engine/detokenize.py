@@ -34,9 +34,14 @@ class IncrementalDetokenizer:
 
     def text(self) -> str:
         """All generated text that is complete so far."""
-        full = self._decode(self.anchor + self.generated)
+        return self.text_of(self.generated)
+
+    def text_of(self, generated: Sequence[int]) -> str:
+        """The complete text of `generated` ids after the prompt (any ids: the lead
+        constraint asks about candidates before they are pushed)."""
+        full = self._decode(self.anchor + list(generated))
         if not full.startswith(self.anchor_text):  # tokenizer normalisation quirk: fall back
-            full = self.anchor_text + self._decode(self.generated)
+            full = self.anchor_text + self._decode(generated)
         text = full[len(self.anchor_text) :]
         return text.rstrip(REPLACEMENT) if text.endswith(REPLACEMENT) else text
 

@@ -167,7 +167,9 @@ class Generation(VisibleText):
             self.decoder.prefill(request.prompt_ids[reused:-1])
             prefill_end = time.perf_counter()
             while self.finish_reason == "running":
-                if self.lead is not None and self.lead.active(self.detokenizer.text()):
+                if self.lead is not None and not self.lead.active(self.detokenizer.text()):
+                    self.lead = None  # done: later rounds decode nothing extra
+                if self.lead is not None:
                     round_ = self.decoder.lead_round(pending, self.lead, self.tokens)
                 else:
                     round_ = self._run_round(pending, history)

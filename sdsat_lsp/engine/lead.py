@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from sdsat_lsp.engine.detokenize import IncrementalDetokenizer
+
 CANDIDATES = 256  # likeliest tokens tried per constrained step
 
 
@@ -40,11 +42,16 @@ class LeadConstraint:
     ) -> None:
         self.starts_with = starts_with
         self.tokenizer = tokenizer
-        self.anchor = list(prompt_ids[-4:])  # decode behind prompt tokens (SentencePiece spaces)
+        self.prompt_ids = prompt_ids
         self.stop_token_ids = stop_token_ids
+        self._detokenizer: IncrementalDetokenizer | None = None  # made at the first pick
 
-    def _decode(self, ids: Sequence[int]) -> str:
-        return str(self.tokenizer.decode(list(ids), skip_special_tokens=False))
+    def _text_of(self, generated: Sequence[int]) -> str:
+        """Text of generated ids, decoded behind the prompt as the stream's own detokenizer
+        does (SentencePiece spaces, split characters)."""
+        if self._detokenizer is None:
+            self._detokenizer = IncrementalDetokenizer(self.tokenizer, self.prompt_ids)
+        return self._detokenizer.text_of(generated)
 
     def active(self, generated_text: str) -> bool:
         """Still constraining: the text so far is `starts_with` or a prefix of it (the token
@@ -67,18 +74,14 @@ class LeadConstraint:
     def allowed(self, logits: torch.Tensor, generated: Sequence[int]) -> Iterator[int]:
         """The allowed tokens among the likeliest CANDIDATES after `generated`, likeliest
         first (lazily: the greedy pick decodes only until its first)."""
-        anchor_text = self._decode(self.anchor)
-        base_ids = [*self.anchor, *generated]
-        base = self._decode(base_ids)
-        if not base.startswith(anchor_text):
-            return
-        so_far = base[len(anchor_text) :]
+        so_far = self._text_of(generated)
         top = torch.topk(logits.float(), min(CANDIDATES, logits.shape[-1])).indices.tolist()
         for rank, token in enumerate(top):
             if token in self.stop_token_ids:
                 if rank == 0:
                     yield int(token)
                 continue
-            full = self._decode([*base_ids, token])
-            if full.startswith(base) and self.allows(so_far + full[len(base) :]):
+            text = self._text_of([*generated, token])
+            # a token that adds no whole character (half of one) is not progress here
+            if len(text) > len(so_far) and text.startswith(so_far) and self.allows(text):
                 yield int(token)

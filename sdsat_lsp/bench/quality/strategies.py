@@ -33,9 +33,10 @@ from sdsat_lsp.pipeline import CompletionBackend
 from sdsat_lsp.pipeline.completion import completion_prompt
 
 # None: the model's own pieces (completion_prompt reads them from the backend)
+WINDOW_ALONE = PromptRecipe.from_pieces([])
 RECIPES: dict[str, PromptRecipe | None] = {
-    "prefix": PromptRecipe(header=False, snippets=False, scope=False, definitions=False),
-    "prefix-unaligned": PromptRecipe(header=False, snippets=False, scope=False, definitions=False),
+    "prefix": WINDOW_ALONE,
+    "prefix-unaligned": WINDOW_ALONE,  # decoded without the indentation constraint (UNALIGNED)
     "ours": PromptRecipe(definitions=False, trim_snippets=False),
     "ours-no-snippets": PromptRecipe(snippets=False, definitions=False),
     "ours+definitions": PromptRecipe(trim_snippets=False),
