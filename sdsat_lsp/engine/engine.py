@@ -103,8 +103,9 @@ def low_bit_strategy(
     strategy: StrategyName, reason: str, compiled: bool
 ) -> tuple[StrategyName, str]:
     """`auto` on low-bit CPU weights. Eager passes there are row-exact (every strategy equals
-    `ar`, llama.py), but a wider pass attends row by row, so only `lookup` (no SAT pass of
-    its own) measured at or above `ar` (1.06x, on infilling points 1.09x; `sdsat` 0.67x:
+    `ar`, row_exact.py), but a wider pass attends row by row, so only `lookup` (no SAT pass of
+    its own) measured level with `ar` or above (1.06x, on infilling points 1.09x; after the
+    leaner row pass 0.97-0.99x per prompt, upper quartile 1.10-1.34x; `sdsat` 0.67x:
     docs/benchmarks.md). Compiled low-bit passes are not row-exact: `ar` there."""
     if strategy == "ar":
         return strategy, reason

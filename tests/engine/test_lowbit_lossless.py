@@ -5,7 +5,7 @@ in the 1-row passes of `ar` flips tokens. These prompts did: with bf16 attention
 lookup left `ar` on HumanEval/0 and /2; with float32 attention over all rows of a pass,
 lookup and sdsat still left it on pygls/exceptions.py:40 (a cache past ~380 rows, where BLAS
 blocks the sum over rows by length) and sdsat-tree on HumanEval/0. Row-exact attention
-(llama.row_exact_attention) makes every row of a pass compute as its `ar` pass does.
+(row_exact.py) makes every row of a pass compute as its `ar` pass does.
 
 The thread count is the other input: `threads: 0` changes it between passes with the load, and
 MKL's default GEMMs split some sums across threads, so a prefill on 1 thread wrote other cache

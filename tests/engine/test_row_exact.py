@@ -1,4 +1,4 @@
-"""Greedy low-bit passes on CPU attend row by row (llama.row_exact_attention) so that every row
+"""Greedy low-bit passes on CPU attend row by row (row_exact.py) so that every row
 of a wider pass has the bits of the 1-row pass `ar` runs at that position, causal rows (verify,
 lookup) and tree rows alike. Why bits and not a tolerance: with bf16 activations a last-bit
 difference flips near-ties, and a drafting strategy then leaves its configuration's `ar` (it
@@ -10,8 +10,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sdsat_lsp.engine.forward.llama import LlamaWeights, visible_rows
+from sdsat_lsp.engine.forward import llama
+from sdsat_lsp.engine.forward.llama import LlamaWeights
 from sdsat_lsp.engine.forward.quantize import quantize_linear
+from sdsat_lsp.engine.forward.row_exact import (
+    RowExactPass,
+    attend_rows,
+    doubled,
+    rms_norm,
+    visible_rows,
+)
+from sdsat_lsp.engine.forward.static_passes import StaticOptions, StaticPasses
 from sdsat_lsp.model import LoadedModel
 
 
@@ -35,21 +44,17 @@ def test_attention_of_each_row_does_not_depend_on_the_other_rows_of_the_pass() -
     One matmul over all rows, the later rows masked, fails this: past ~380 cached rows BLAS
     blocks the sum over rows by the matrix's length, so zero weights on masked rows still move
     the rounding (measured: every length from 381 on)."""
-    from sdsat_lsp.engine.forward.llama import row_exact_attention
-
     generator = torch.Generator().manual_seed(0)
     kv_heads, heads, head_dim, past, rows = 3, 9, 64, 420, 5
     keys = torch.randn(kv_heads, past + rows, head_dim, generator=generator)
     values = torch.randn(kv_heads, past + rows, head_dim, generator=generator)
-    query = torch.randn(heads, rows, head_dim, generator=generator)
+    query = torch.randn(rows, heads, head_dim, generator=generator).to(torch.bfloat16)
     mask = torch.ones(rows, past + rows, dtype=torch.bool)
     mask[:, past:] = torch.ones(rows, rows, dtype=torch.bool).tril()
 
-    together = row_exact_attention(query, keys, values, visible_rows(mask), head_dim**-0.5)
+    together = attend_rows(query, keys, values, visible_rows(mask))
     for row in range(rows):
-        alone = row_exact_attention(
-            query[:, row : row + 1], keys, values, visible_rows(mask[row : row + 1]), head_dim**-0.5
-        )
+        alone = attend_rows(query[row : row + 1], keys, values, visible_rows(mask[row : row + 1]))
         assert torch.equal(together[row], alone[0]), f"row {row} differs"
 
 
@@ -85,3 +90,58 @@ def test_low_bit_weights_are_fused_and_float_weights_stay_the_models_own(
     assert (
         group.linear.weight.data_ptr() == model.model.layers[0].self_attn.q_proj.weight.data_ptr()
     )
+
+
+def test_rms_norm_as_one_layer_norm_is_the_definition_and_row_invariant() -> None:
+    """[x, -x] has mean 0 and variance mean(x^2), so layer_norm over it is RMS norm: within a
+    bf16 rounding of the float64 definition (closer than normalizing, rounding, then scaling as
+    llama.rms_norm does), and each row of a batch has the bits it has alone."""
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.randn(6, 576, generator=generator) * 3).to(torch.bfloat16)
+    weight = (torch.rand(576, generator=generator) + 0.5).to(torch.bfloat16)
+    exact = x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True) + 1e-5)
+    exact = exact * weight.double()
+    ours = rms_norm(x, doubled(weight), 1e-5)
+    assert ours.dtype == torch.bfloat16 and ours.is_contiguous()
+    error = (ours.double() - exact).abs()
+    assert (error <= exact.abs() * 2**-8 + 1e-6).all()  # one bf16 rounding
+    assert error.mean() < (llama.rms_norm(x, weight, 1e-5).double() - exact).abs().mean()
+    for row in range(6):
+        assert torch.equal(rms_norm(x[row : row + 1], doubled(weight), 1e-5)[0], ours[row])
+
+
+@pytest.mark.parametrize("quantize", ["int8", "int4"])
+def test_a_wide_row_exact_pass_has_the_bits_of_one_row_passes(
+    tiny_loaded: LoadedModel, quantize: str
+) -> None:
+    """The logits of each row of a 5-row pass equal, bit for bit, those of the 1-row pass at its
+    position (what `ar` runs there), and stay within bf16/low-bit error of llama_pass's."""
+    passes = StaticPasses(
+        tiny_loaded.model, tiny_loaded.device, tiny_loaded.dtype, StaticOptions(quantize=quantize)
+    )
+    assert passes.row_exact
+    row_pass = RowExactPass(passes.weights)
+    cache = passes.cache
+    generator = torch.Generator().manual_seed(1)
+    prompt = torch.randint(0, 200, (40,), generator=generator).tolist()
+    passes.fill(prompt)
+    past, rows = len(prompt), 5
+    ids = torch.randint(0, 200, (rows,), generator=generator)
+
+    def inputs(start: int, count: int) -> tuple[torch.Tensor, ...]:
+        mask = torch.zeros(count, start + count, dtype=torch.bool)
+        mask[:, :start] = True
+        mask[:, start:] = torch.ones(count, count, dtype=torch.bool).tril()
+        at = torch.arange(start, start + count)
+        return ids[start - past : start - past + count], at, at, mask
+
+    with torch.inference_mode():
+        wide = row_pass.logits(cache.keys, cache.values, *inputs(past, rows))
+        reference = llama.llama_pass(
+            passes.weights, cache.keys, cache.values, *inputs(past, rows), raw_logits=True
+        )
+        for row in range(rows):
+            alone = row_pass.logits(cache.keys, cache.values, *inputs(past + row, 1))
+            assert torch.equal(alone[0], wide[row]), f"row {row}"
+    scale = reference.float().abs().max()
+    assert (wide.float() - reference.float()).abs().max() < 0.05 * scale

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 STRATEGIES = (
     "prefix",
     "prefix-unaligned",
+    "header",
     "ours",
     "ours-no-snippets",
     "ours+definitions",

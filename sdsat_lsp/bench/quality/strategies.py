@@ -4,6 +4,8 @@
                       definitions): the plain window of llm-ls-style clients
     prefix-unaligned  `prefix`, its first tokens not held to the cursor's indentation on a
                       blank line (engine/lead.py's ablation: the model picks the indentation)
+    header            the prefix window after the file's path header (the only piece a lone
+                      file gets; HumanEval hinted it helps the default model)
     ours              the prompt as shipped before cross-file definitions: header, snippets,
                       imports and signatures, window
     ours-no-snippets  `ours` without the snippets from other open documents
@@ -37,6 +39,7 @@ WINDOW_ALONE = PromptRecipe.from_pieces([])
 RECIPES: dict[str, PromptRecipe | None] = {
     "prefix": WINDOW_ALONE,
     "prefix-unaligned": WINDOW_ALONE,  # decoded without the indentation constraint (UNALIGNED)
+    "header": PromptRecipe.from_pieces(["header"]),
     "ours": PromptRecipe(definitions=False, trim_snippets=False),
     "ours-no-snippets": PromptRecipe(snippets=False, definitions=False),
     "ours+definitions": PromptRecipe(trim_snippets=False),

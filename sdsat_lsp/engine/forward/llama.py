@@ -272,6 +272,19 @@ def mlp(layer: LayerWeights, h: torch.Tensor, is_sat: torch.Tensor | None) -> to
     return down
 
 
+def embed(
+    w: LlamaWeights, input_ids: torch.Tensor, always_select: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The input rows (q, hidden), and which are SAT rows (None when the adapter does not act:
+    no adapter, or no SAT row and not `always_select`). A SAT row takes the trained SAT
+    embedding (its id may lie past the vocabulary)."""
+    if w.sat_embedding is None or not (always_select or bool((input_ids == w.sat_id).any())):
+        return w.embedding[input_ids], None
+    is_sat = input_ids == w.sat_id
+    x = w.embedding[input_ids.clamp(max=w.embedding.shape[0] - 1)]
+    return torch.where(is_sat[:, None], w.sat_embedding.to(x.dtype), x), is_sat
+
+
 def llama_pass(
     w: LlamaWeights,
     keys: list[torch.Tensor],  # per layer (kv_heads, C, head_dim), written at `slots`
@@ -283,7 +296,6 @@ def llama_pass(
     with_logits: bool = True,
     fused_attention: bool = False,
     raw_logits: bool = False,
-    row_exact: bool = False,
     written_precision: torch.dtype | None = None,
 ) -> torch.Tensor | None:
     """One forward pass; returns the argmax token at every row (q,), or None without logits,
@@ -291,31 +303,22 @@ def llama_pass(
     `fused_attention` (eager passes): torch's SDPA kernel for float32 activations, and the
     adapter skipped when no row is a SAT; else (compiled) plain matmuls and softmax, which
     inductor fuses better than it compiles SDPA on CPU (measured: 2× on the pass), and no
-    data-dependent branch. `row_exact` (eager greedy passes on CPU with bf16 activations):
-    attention row by row (`row_exact_attention`), so a drafting strategy equals `ar` bit for
-    bit; sampling passes do without (a sample's distribution does not depend on last bits).
+    data-dependent branch. Greedy eager passes on CPU with bf16 activations run
+    row_exact.RowExactPass instead (every row with its `ar` pass's bits); sampling passes here
+    do without (a sample's distribution does not depend on last bits).
     `written_precision`: keys and values are rounded to it before the cache stores them (a
     float prefill writes what the configuration's bf16 decode passes would)."""
     q = input_ids.shape[0]
     heads, kv_heads, head_dim = w.heads, w.kv_heads, w.head_dim
     group = heads // kv_heads
-    vocab = w.embedding.shape[0]
-    is_sat: torch.Tensor | None = None
     # Eager passes skip the adapter when no row is a SAT (prefill, ar, verify); a compiled
     # graph cannot branch on data, so it always selects with `torch.where`.
-    if w.sat_embedding is not None and (not fused_attention or bool((input_ids == w.sat_id).any())):
-        is_sat = input_ids == w.sat_id
-        x = w.embedding[input_ids.clamp(max=vocab - 1)]
-        x = torch.where(is_sat[:, None], w.sat_embedding.to(x.dtype), x)
-    else:
-        x = w.embedding[input_ids]
+    x, is_sat = embed(w, input_ids, always_select=not fused_attention)
     freqs = positions.float()[:, None] * w.inv_freq[None, :]
     angles = torch.cat([freqs, freqs], dim=-1)
     cos, sin = angles.cos().to(w.dtype), angles.sin().to(w.dtype)
     blocked = ~mask  # (q, span)
     span = mask.shape[1]
-    row_exact = row_exact and x.dtype != torch.float32  # float32 rows take SDPA below
-    reads = visible_rows(mask) if row_exact else []
     scale = head_dim**-0.5
     for index, layer in enumerate(w.layers):
         h = rms_norm(x, layer.input_norm, w.eps)
@@ -324,16 +327,12 @@ def llama_pass(
             key, value = key.to(written_precision), value.to(written_precision)
         keys[index].index_copy_(1, slots, key.to(keys[index].dtype))
         values[index].index_copy_(1, slots, value.to(values[index].dtype))
-        if row_exact:  # each row slices the cache rows it reads
-            attended = row_exact_attention(query, keys[index], values[index], reads, scale)
-            x = x + output(layer, attended.to(w.dtype), is_sat)
-            h = rms_norm(x, layer.post_attention_norm, w.eps)
-            x = x + mlp(layer, h, is_sat)
-            continue
         cached_keys, cached_values = keys[index][:, :span], values[index][:, :span]
         if fused_attention and x.dtype == torch.float32:
-            # float prefill: a cache in another dtype is read as the prefill's (static_passes.py)
-            cached_keys, cached_values = cached_keys.to(x.dtype), cached_values.to(x.dtype)
+            # float prefill: a cache in another dtype is read as the prefill's (static_passes.py);
+            # SDPA's fused kernel wants keys row-major (a transposed cache: kv_cache.py)
+            cached_keys = cached_keys.to(x.dtype).contiguous()
+            cached_values = cached_values.to(x.dtype)
             attended = F.scaled_dot_product_attention(
                 query[None], cached_keys[None], cached_values[None], attn_mask=mask, enable_gqa=True
             )[0].transpose(0, 1)
@@ -342,7 +341,7 @@ def llama_pass(
             x = x + mlp(layer, h, is_sat)
             continue
         # Compiled: in float32 whatever the weights' dtype (bf16 attention rounds more rows
-        # differently; these matmuls are still not row-invariant: see row_exact_attention).
+        # differently; these matmuls are still not row-invariant: see row_exact.py).
         # Grouped-query attention: the `group` query heads of one KV head share its rows.
         grouped = query.reshape(kv_heads, group * q, head_dim)
         scores = (grouped.float() @ cached_keys.float().transpose(1, 2)) * scale  # (kv, g·q, s)
@@ -364,59 +363,3 @@ def llama_pass(
         # both return the first maximum.
         return torch.from_numpy(logits.float().numpy().argmax(axis=-1))
     return logits.argmax(dim=-1)
-
-
-@dataclass(frozen=True)
-class RowReads:
-    """The cache rows one pass row attends to: the first `count` (a causal row), or `index`
-    (a tree row, whose ancestors are not contiguous), always in cache order."""
-
-    count: int
-    index: torch.Tensor | None
-
-
-def visible_rows(mask: torch.Tensor) -> list[RowReads]:
-    """Per pass row, what it reads (computed once per pass, not per layer)."""
-    counts = mask.sum(dim=1)
-    # the first n entries are all visible iff the running count at n - 1 is n
-    prefix = mask.cumsum(dim=1).gather(1, (counts - 1).clamp(min=0)[:, None])[:, 0] == counts
-    reads = []
-    for row, (count, is_prefix) in enumerate(zip(counts.tolist(), prefix.tolist(), strict=True)):
-        index = None if is_prefix else mask[row].nonzero()[:, 0]
-        reads.append(RowReads(count, index))
-    return reads
-
-
-def row_exact_attention(
-    query: torch.Tensor,  # (heads, q, head_dim)
-    keys: torch.Tensor,  # (kv_heads, span, head_dim)
-    values: torch.Tensor,
-    reads: list[RowReads],
-    scale: float,
-) -> torch.Tensor:
-    """Attention for each row on its own, over exactly the cache rows it sees, gathered in
-    cache order: the same shapes and the same numbers as the 1-row pass that `ar` runs at that
-    position, so the same bits. Why: a matmul over all rows at once is not row-invariant (BLAS
-    picks its kernel by the row count: measured, no row of a 5-row float32 batch equal to its
-    1-row result), and with bf16 activations such last-bit differences flip near-ties, so
-    drafting strategies left `ar` (int4, fp32 attention over all rows: 1 of 8 benchmark
-    prompts; bf16: 5 of 8). The low-bit linear kernels are row-invariant (measured), so with
-    this every row of a wider pass equals its `ar` pass. Costs a few small ops per row and
-    layer; float32 activations keep SDPA (their verify stays exact at fp32 resolution)."""
-    heads, head_dim = query.shape[0], query.shape[2]
-    kv_heads = keys.shape[0]
-    group = heads // kv_heads
-    out = []
-    for row, read in enumerate(reads):
-        if read.index is None:
-            row_keys, row_values = keys[:, : read.count], values[:, : read.count]
-        else:
-            row_keys, row_values = (
-                keys.index_select(1, read.index),
-                values.index_select(1, read.index),
-            )
-        grouped = query[:, row].reshape(kv_heads, group, head_dim).float()
-        scores = (grouped @ row_keys.float().transpose(1, 2)) * scale  # (kv, g, n)
-        weights = torch.softmax(scores, dim=-1)
-        out.append((weights @ row_values.float()).reshape(heads * head_dim))
-    return out[0][None] if len(out) == 1 else torch.stack(out)

@@ -31,6 +31,7 @@ from sdsat_lsp.engine.cpu_load import ThreadPolicy
 from sdsat_lsp.engine.forward.llama import LlamaWeights, llama_pass
 from sdsat_lsp.engine.forward.precompiled import PrecompiledDecode
 from sdsat_lsp.engine.forward.quantize import Quantization
+from sdsat_lsp.engine.forward.row_exact import RowExactPass
 from sdsat_lsp.engine.kv_cache import StaticKVCache
 from sdsat_lsp.engine.pass_layout import PassLayout
 
@@ -94,8 +95,8 @@ class StaticPasses:
         self.prefill_chunk = PREFILL_CHUNK
         self.dtype = activation_dtype(model_dtype, device, options.quantize)
         # Greedy eager passes attend row by row where that makes them bit-equal to `ar`: on CPU
-        # with bf16 activations (the low-bit linear kernels are row-invariant there, measured;
-        # GPU GEMMs are not, so a per-row loop would cost launches and buy nothing)
+        # with bf16 activations (row_exact.py; the low-bit linear kernels are row-invariant
+        # there, measured; GPU GEMMs are not, so a per-row loop would cost launches, buy nothing)
         self.row_exact = (
             not options.compile and device.type == "cpu" and self.dtype != torch.float32
         )
@@ -110,7 +111,13 @@ class StaticPasses:
         layers = len(w.layers)
         capacity = round_up(options.capacity, CAPACITY_STEP)
         self.cache = StaticKVCache(
-            layers, w.kv_heads, w.head_dim, capacity, cache_dtype(self.dtype, device), device
+            layers,
+            w.kv_heads,
+            w.head_dim,
+            capacity,
+            cache_dtype(self.dtype, device),
+            device,
+            keys_transposed=self.row_exact,  # row_exact.py reads them as (kv, head_dim, rows)
         )
         self.row_shapes = sorted(set(options.row_shapes))  # decode passes; prefill has its own
         # Compiled CPU passes are saved whole to the user cache (precompiled.py); CUDA graphs
@@ -131,7 +138,8 @@ class StaticPasses:
     def _make_decode(self) -> Callable[..., Any]:
         weights = self.weights
         fused = not self.options.compile  # eager: SDPA and data-dependent skips (llama_pass)
-        row_exact = self.row_exact
+        if self.row_exact:
+            return RowExactPass(weights)
 
         def decode_pass(
             keys: list[torch.Tensor],
@@ -151,7 +159,6 @@ class StaticPasses:
                 mask,
                 True,
                 fused,
-                row_exact=row_exact,
             )
 
         if not self.options.compile:
@@ -190,7 +197,8 @@ class StaticPasses:
     ) -> torch.Tensor:
         """Sampling passes run eager with the decode weights (SDPA, exact row count) in every
         configuration: a compiled or captured shape returns only argmax ids, and compiling a
-        logits variant would happen on a request's path."""
+        logits variant would happen on a request's path. Where greedy passes are row-exact,
+        logits come from the same pass (the indentation constraint's steps: lead.py)."""
         logits = self._pass(token_ids, tree, with_logits=True, raw_logits=True)
         assert isinstance(logits, torch.Tensor)
         return logits[len(token_ids) - keep : len(token_ids)].float().cpu()
@@ -257,7 +265,9 @@ class StaticPasses:
                 out = self._precompiled_pass(rows, inputs)(keys, values, *inputs)
         else:
             with torch.inference_mode():
-                if raw_logits:
+                if raw_logits and isinstance(self._decode, RowExactPass):
+                    out = self._decode.logits(keys, values, *inputs)  # the greedy passes' numbers
+                elif raw_logits:
                     out = llama_pass(
                         self.weights, keys, values, *inputs, fused_attention=True, raw_logits=True
                     )
