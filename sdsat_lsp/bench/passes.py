@@ -146,6 +146,8 @@ def score_lines(
             sum(a == b for a, b in zip(lines, first_lines, strict=True)) / len(points), 3
         ),
         "tokens_agreed_with_first_median": statistics.median(agreed),
+        # per point, so two runs (another commit, another host) compare paired
+        "first_lines": {point.name: line for point, line in zip(points, lines, strict=True)},
     }
 
 

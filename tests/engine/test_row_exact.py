@@ -145,3 +145,31 @@ def test_a_wide_row_exact_pass_has_the_bits_of_one_row_passes(
             assert torch.equal(alone[0], wide[row]), f"row {row}"
     scale = reference.float().abs().max()
     assert (wide.float() - reference.float()).abs().max() < 0.05 * scale
+
+
+def test_a_full_cache_grows_with_its_transposed_keys_and_decoding_goes_on_alike(
+    tiny_loaded: LoadedModel,
+) -> None:
+    """The row-exact configuration stores keys transposed (kv_cache.py); a cache that fills up
+    is grown (a copy into larger tensors) and the decode continues as it would have in a cache
+    that never filled: the same greedy tokens."""
+    generator = torch.Generator().manual_seed(2)
+    prompt = torch.randint(0, 200, (240,), generator=generator).tolist()
+    outputs = []
+    for capacity in (256, 1024):
+        passes = StaticPasses(
+            tiny_loaded.model,
+            tiny_loaded.device,
+            tiny_loaded.dtype,
+            StaticOptions(quantize="int4", capacity=capacity),
+        )
+        assert passes.cache.keys_transposed
+        passes.fill(prompt[:-1])
+        tokens, last = [], prompt[-1]
+        for _ in range(40):
+            [last] = passes.run([last], keep=1)
+            tokens.append(last)
+        outputs.append(tokens)
+        assert passes.cache.capacity >= 280 and len(passes.cache) == 279
+        assert passes.cache.keys_transposed
+    assert outputs[0] == outputs[1]

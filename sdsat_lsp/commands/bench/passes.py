@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     prompt = loaded.tokenizer.encode(source.read_text()[:1200], add_special_tokens=False)
 
     def progress(name: str, entry: dict[str, Any]) -> None:
-        print(json.dumps({name: entry}), flush=True)
+        shown = {key: value for key, value in entry.items() if key != "first_lines"}
+        print(json.dumps({name: shown}), flush=True)
 
     report = measure_passes(
         loaded,
