@@ -35,6 +35,13 @@ class UnsupportedModel(ValueError):
     """The static path does not implement this architecture; transformers' forward runs it."""
 
 
+def cpu_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """Each row's argmax on CPU (eager passes): numpy's argmax is vectorized, torch's over a
+    bf16 vocabulary row is not (49k logits: 40 against 270 µs a row). The same index: bf16 →
+    float32 is exact, and both return the first maximum."""
+    return torch.from_numpy(logits.float().numpy().argmax(axis=-1))
+
+
 @dataclass(frozen=True)
 class LoraPair:
     a: torch.Tensor  # (rank, in)
@@ -358,8 +365,5 @@ def llama_pass(
     if raw_logits:
         return logits
     if fused_attention and logits.device.type == "cpu":
-        # Eager on CPU: numpy's argmax is vectorized, torch's over a bf16 vocabulary row is not
-        # (49k logits: 40 against 270 µs a row). The same index: bf16 → float32 is exact, and
-        # both return the first maximum.
-        return torch.from_numpy(logits.float().numpy().argmax(axis=-1))
+        return cpu_argmax(logits)
     return logits.argmax(dim=-1)

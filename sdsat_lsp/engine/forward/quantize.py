@@ -10,6 +10,7 @@ strategy still equals that configuration's own `ar`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,13 +31,19 @@ class QuantizedLinear:
     out_features: int = 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # (n, in) -> (n, out)
+        return self.bound()(x)
+
+    def bound(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The kernel call with its weights bound: hot loops keep it and skip the format
+        dispatch (row_exact.py; a Python-level call costs µs there)."""
+        weight, scales = self.weight, self.scales
         if self.kind == "int8":
-            return torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
+            int8 = torch.ops.aten._weight_int8pack_mm.default
+            return lambda x: int8(x, weight, scales)
         if self.kind == "int4":
-            return torch.ops.aten._weight_int4pack_mm_for_cpu(
-                x, self.weight, INT4_GROUP, self.scales
-            )
-        return F.linear(x, self.weight)
+            int4 = torch.ops.aten._weight_int4pack_mm_for_cpu.default
+            return lambda x: int4(x, weight, INT4_GROUP, scales)
+        return lambda x: F.linear(x, weight)
 
 
 def int4_supported(weight: torch.Tensor) -> bool:

@@ -35,10 +35,10 @@ from sdsat_lsp.engine.forward.llama import (
     INPUT_SHARING,
     LayerWeights,
     LlamaWeights,
+    cpu_argmax,
     embed,
     project,
 )
-from sdsat_lsp.engine.forward.quantize import INT4_GROUP, QuantizedLinear
 
 Kernel = Callable[[torch.Tensor], torch.Tensor]
 
@@ -89,18 +89,6 @@ def attend_rows(
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
-def kernel(linear: QuantizedLinear) -> Kernel:
-    """The linear as one bound kernel call (no format dispatch in Python per call)."""
-    weight, scales = linear.weight, linear.scales
-    if linear.kind == "int4":
-        int4 = torch.ops.aten._weight_int4pack_mm_for_cpu.default
-        return lambda x: int4(x, weight, INT4_GROUP, scales)
-    if linear.kind == "int8":
-        int8 = torch.ops.aten._weight_int8pack_mm.default
-        return lambda x: int8(x, weight, scales)
-    return lambda x: F.linear(x, weight)
-
-
 @dataclass(frozen=True)
 class RowLayer:
     """One decoder layer's weights as this pass calls them."""
@@ -136,32 +124,33 @@ class RowExactPass:
         self.w = w
         self.layers = [self._layer(layer) for layer in w.layers]
         self.final_norm = doubled(w.final_norm)
-        self.lm_head = kernel(w.lm_head)
-        self.scale = w.head_dim**-0.5
+        self.lm_head = w.lm_head.bound()
+        # attention's scale on the query heads' rotation, 1 on the key heads' (_rotation)
+        scale = w.head_dim**-0.5
+        self.head_scale = torch.cat([torch.full((w.heads,), scale), torch.ones(w.kv_heads)])[
+            :, None
+        ]
 
     @staticmethod
     def _layer(layer: LayerWeights) -> RowLayer:
         def fused(names: tuple[str, ...]) -> Kernel | None:
             group = layer.linears[names[0]]
-            return kernel(group.linear) if group.names == names else None
+            return group.linear.bound() if group.names == names else None
 
         return RowLayer(
             layer,
             doubled(layer.input_norm),
             doubled(layer.post_attention_norm),
             qkv=fused(INPUT_SHARING[0]),
-            o_proj=kernel(layer.linears["o_proj"].linear),
+            o_proj=layer.linears["o_proj"].linear.bound(),
             gate_up=fused(INPUT_SHARING[2]),
             gate_up_sizes=layer.linears["gate_proj"].sizes,
-            down=kernel(layer.linears["down_proj"].linear),
+            down=layer.linears["down_proj"].linear.bound(),
         )
 
     def __call__(self, *inputs: Any) -> torch.Tensor:
         """The argmax id of every row (q,); `inputs` as `logits` takes them."""
-        logits = self.logits(*inputs)
-        # numpy's argmax is vectorized, torch's over a bf16 vocabulary row is not (49k logits:
-        # 40 against 270 µs a row); bf16 → float32 is exact, both return the first maximum
-        return torch.from_numpy(logits.float().numpy().argmax(axis=-1))
+        return cpu_argmax(self.logits(*inputs))
 
     def logits(
         self,
@@ -213,8 +202,7 @@ class RowExactPass:
         freqs = positions.float()[:, None] * w.inv_freq[None, :]
         cos, sin = freqs.cos(), freqs.sin()
         cos, sin = torch.cat([cos, cos], dim=-1)[:, None], torch.cat([-sin, sin], dim=-1)[:, None]
-        scaled = torch.cat([torch.full((w.heads,), self.scale), torch.ones(w.kv_heads)])
-        return (cos * scaled[:, None]).to(w.dtype), (sin * scaled[:, None]).to(w.dtype)
+        return (cos * self.head_scale).to(w.dtype), (sin * self.head_scale).to(w.dtype)
 
     @staticmethod
     def _mlp(layer: RowLayer, h: torch.Tensor) -> torch.Tensor:
