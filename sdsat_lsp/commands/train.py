@@ -132,6 +132,13 @@ def _add_evaluate_flags(parser: argparse.ArgumentParser) -> None:
         help="evaluate --quality-set: the engine's SAT strategies to measure "
         "(default: sdsat sdsat-tree)",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="REPORT",
+        help="evaluate --quality-set: an earlier report on the same points (another adapter); "
+        "adds the paired difference in tokens per pass per strategy and k, with its 95 %% "
+        "bootstrap interval",
+    )
     parser.add_argument("--report", metavar="FILE", help="evaluate: write the JSON here")
 
 
@@ -271,7 +278,10 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
         "step": artifact.step,
     }
     if args.quality_set:
-        report |= _evaluate_held_out(args, engine, options, k)
+        earlier = _read_report(args.compare) if args.compare else None
+        report |= _evaluate_held_out(args, engine, options, k, earlier)
+        if earlier is not None:
+            report["compared_with"] = compare_reports(report, earlier, args.compare)
     else:
         report |= _evaluate_prompts(args, engine, given, options, k)
     text = json.dumps(report, indent=2)
@@ -339,7 +349,11 @@ def _evaluate_prompts(
 
 
 def _evaluate_held_out(
-    args: argparse.Namespace, engine: Any, options: dict[str, Any], k: int
+    args: argparse.Namespace,
+    engine: Any,
+    options: dict[str, Any],
+    k: int,
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Quality-set completion points: the `ar` output per point, then each strategy × k through
     the engine, checked against it; SAT accuracy along those outputs at the largest k."""
@@ -359,6 +373,8 @@ def _evaluate_held_out(
         raise CommandError(str(error)) from error
     if not points:
         raise CommandError(f"no completion points in {args.quality_set}")
+    if earlier is not None and earlier.get("source", {}).get("names") != source["names"]:
+        raise CommandError(f"--compare {args.compare}: measured on other points (--points, sets)")
     new_tokens = options["eval_new_tokens"]
     prompts = [prefix_prompt(engine, prefix(point), args.prompt_tokens) for point in points]
     greedy = [greedy_continuation(engine, prompt, new_tokens) for prompt in prompts]
@@ -385,6 +401,48 @@ def _evaluate_held_out(
         "acceptance": acceptance,
         "all_equal_ar": all(row["equals_greedy"] == row["prompts"] for row in acceptance),
     }
+
+
+def _read_report(path: str) -> dict[str, Any]:
+    """An earlier `train evaluate --quality-set` report (read before the long run starts)."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--compare {path}: {error}") from error
+    if not isinstance(report, dict) or "acceptance" not in report:
+        raise CommandError(f"--compare {path}: not a train evaluate --quality-set report")
+    return dict(report)
+
+
+def compare_reports(now: dict[str, Any], earlier: dict[str, Any], path: str) -> dict[str, Any]:
+    """Per strategy and k measured in both: tokens per pass now minus then, paired over the same
+    points (each point's tokens / decode passes), mean and 95 % bootstrap interval."""
+    from sdsat_lsp.bench.quality.metrics import paired_difference
+
+    then = {(row["strategy"], row["k"]): row for row in earlier["acceptance"]}
+    differences = []
+    for row in now["acceptance"]:
+        old = then.get((row["strategy"], row["k"]))
+        if old is None or not old.get("per_prompt"):
+            continue
+        per_pass = [
+            [tokens / max(passes, 1) for tokens, passes in r["per_prompt"]] for r in (row, old)
+        ]
+        interval = paired_difference(per_pass[0], per_pass[1])
+        differences.append(
+            {
+                "strategy": row["strategy"],
+                "k": row["k"],
+                "tokens_per_pass": [old["tokens_per_pass"], row["tokens_per_pass"]],
+                "paired_difference": {
+                    key: round(value, 4) if isinstance(value, float) else value
+                    for key, value in interval.to_dict().items()
+                },
+            }
+        )
+    if not differences:
+        raise CommandError(f"--compare {path}: no strategy and k with per-point counts in both")
+    return {"report": path, "artifact": earlier.get("artifact"), "differences": differences}
 
 
 def _accuracy(engine: Any, rows: list[Any], spans: list[tuple[int, int]], k: int) -> dict[str, Any]:

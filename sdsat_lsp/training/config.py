@@ -14,6 +14,7 @@ from sdsat_lsp.training.adapter import Mode
 from sdsat_lsp.training.data import CODE_EXTENSIONS
 
 Targets = Literal["data", "greedy"]
+DistillPoints = Literal["docstring-lines", "editor"]
 
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:
@@ -66,6 +67,14 @@ class TrainConfig:
             "0 = train on the code as written; N = cut N completion prompts from the data, "
             "let the base model continue each greedily and train SATs only inside those "
             "continuations (what decoding verifies)"
+        ),
+    )
+    distill_points: DistillPoints = field(
+        default="docstring-lines",
+        metadata=_help(
+            "where distilled prompts end: docstring-lines = after a function's docstring or at "
+            "a line start in a body; editor = the quality benchmark's kinds, in turn: after "
+            "the indentation of a body line, at the end of a def line, inside a line"
         ),
     )
     distill_context: int = field(default=128, metadata=_help("prompt tokens per distilled row"))

@@ -8,6 +8,10 @@ the middle of a library file. So prompts are cut where completion happens, the b
 continues each greedily, and SAT groups sit only inside the continuation (`spans`), where every
 greedy target is exactly the token decoding will verify.
 
+Where completion happens (`--distill-points`): `docstring-lines` (the first recipe: after a
+function's docstring, at a line start in a body; Python's `ast`) or `editor` (the quality
+benchmark's kinds, tree-sitter: where an editor asks, and where held-out acceptance is measured).
+
 Rows are `context + new_tokens` long: the prompt's last tokens, its continuation, then EOS
 padding after an early stop. `spans[i] = (P, E)`: the continuation is row[P:E].
 """
@@ -72,14 +76,47 @@ def completion_points(text: str, rng: random.Random, per_file: int) -> list[int]
     return sorted({line_starts[line] for line in lines if line < len(line_starts)})
 
 
+def editor_points(text: str, rng: random.Random, per_file: int) -> list[int]:
+    """Cursor offsets of the quality benchmark's point kinds (bench/quality/points.py), taken
+    in turn: after the indentation of a statement line in a body (`next_line`), at the end of a
+    `def` line (`body`), inside a statement line after a non-word character (`rest_of_line`).
+    The prompt is the text before the cursor, so the cut's removed text does not matter."""
+    from sdsat_lsp.bench.quality.points import KINDS, candidates
+    from sdsat_lsp.context.document import Document
+
+    document = Document.create("file:///distill.py", "python", text)
+    pools = []
+    for kind in KINDS:
+        found = [cursor for _, cursor, _, _ in candidates(document, kind, rng)]
+        rng.shuffle(found)
+        pools.append(found)
+    chosen: list[int] = []
+    while len(chosen) < per_file and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < per_file:
+                chosen.append(pool.pop())
+    return sorted(set(chosen))
+
+
+def cursor_offsets(text: str, rng: random.Random, per_file: int, points: str) -> list[int]:
+    if points == "editor":
+        return editor_points(text, rng, per_file)
+    return completion_points(text, rng, per_file)
+
+
 def prompt_tokens(
-    tokenizer: Any, texts: Iterable[str], context: int, seed: int, per_file: int
+    tokenizer: Any,
+    texts: Iterable[str],
+    context: int,
+    seed: int,
+    per_file: int,
+    points: str = "docstring-lines",
 ) -> list[list[int]]:
     """Up to `per_file` completion prompts per text, each its last ≤ `context` tokens."""
     rng = random.Random(seed)
     prompts: list[list[int]] = []
     for text in texts:
-        for offset in completion_points(text, rng, per_file):
+        for offset in cursor_offsets(text, rng, per_file, points):
             window = text[max(0, offset - context * 8) : offset]
             if offset - context * 8 > 0:  # start at a line boundary, not inside a token
                 window = window[window.find("\n") + 1 :]
@@ -163,6 +200,7 @@ def build_distilled_dataset(
     context, new_tokens = int(options["distill_context"]), int(options["distill_new_tokens"])
     held_out_prompts = max(8, round(prompts_wanted * float(options["held_out_percent"]) / 100))
     per_file = 4
+    points = str(options.get("distill_points", "docstring-lines"))
     texts, counts = collect_texts(
         directories,
         extensions=[".py"],  # completion points come from Python's own parser
@@ -171,13 +209,15 @@ def build_distilled_dataset(
         seed=int(options["seed"]),
         held_out_percent=float(options["held_out_percent"]),
         budgets={"train": prompts_wanted, "held_out": held_out_prompts},
-        cost=lambda text: min(per_file, len(completion_points(text, random.Random(0), per_file))),
+        cost=lambda text: len(cursor_offsets(text, random.Random(0), per_file, points)),
     )
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     stops = {eos, *getattr(tokenizer, "all_special_ids", [])}
     distilled = {}
     for split, budget in (("train", prompts_wanted), ("held_out", held_out_prompts)):
-        prompts = prompt_tokens(tokenizer, texts[split], context, int(options["seed"]), per_file)
+        prompts = prompt_tokens(
+            tokenizer, texts[split], context, int(options["seed"]), per_file, points
+        )
         distilled[split] = greedy_continuations(
             model,
             prompts[:budget],

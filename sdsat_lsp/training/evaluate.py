@@ -155,6 +155,7 @@ class Acceptance:
     equals_greedy: int | None  # prompts whose output equals plain greedy (None: not checked)
     strategy: str = "sdsat"
     k: int = 0
+    per_prompt: tuple[tuple[int, int], ...] = ()  # (new tokens, decode passes) per prompt
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +170,7 @@ class Acceptance:
             "mean_accepted_per_round": round(self.mean_accepted_per_round, 4),
             "tokens_per_pass": round(self.tokens_per_pass, 4),
             "equals_greedy": self.equals_greedy,
+            "per_prompt": [list(pair) for pair in self.per_prompt],
         }
 
 
@@ -188,6 +190,7 @@ def measure_acceptance(
     when given) or, with `check_greedy`, with an `ar` run per prompt."""
     rounds = new_tokens = passes = drafted = accepted = equal = 0
     checked = check_greedy or greedy is not None
+    per_prompt = []
     for index, prompt in enumerate(prompts):
         generation = engine.generate(prompt, max_new_tokens=max_new_tokens, strategy=strategy, k=k)
         generation.collect()
@@ -197,6 +200,7 @@ def measure_acceptance(
         passes += stats.forward_passes
         drafted += stats.drafted_tokens
         accepted += stats.accepted_tokens
+        per_prompt.append((stats.new_tokens, stats.forward_passes))
         if greedy is not None:
             equal += list(greedy[index]) == list(generation.tokens)
         elif check_greedy:
@@ -213,6 +217,7 @@ def measure_acceptance(
         equals_greedy=equal if checked else None,
         strategy=strategy or engine.info.strategy,
         k=k or engine.info.k,
+        per_prompt=tuple(per_prompt),
     )
 
 

@@ -243,6 +243,7 @@ class Trainer:
         if config.distill_prompts:
             wanted |= dict(
                 distill_prompts=config.distill_prompts,
+                distill_points=config.distill_points,
                 distill_context=config.distill_context,
                 distill_new_tokens=config.distill_new_tokens,
             )

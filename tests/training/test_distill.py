@@ -12,7 +12,7 @@ from train_config import tiny_train_config
 
 from sdsat_lsp.model.artifact import load_adapter
 from sdsat_lsp.training.config import TrainConfig
-from sdsat_lsp.training.distill import completion_points
+from sdsat_lsp.training.distill import completion_points, editor_points, prompt_tokens
 from sdsat_lsp.training.evaluate import evaluation_engine, greedy_continuation
 from sdsat_lsp.training.loop import Trainer, sample_batch
 
@@ -53,6 +53,34 @@ def test_completion_points_are_after_docstrings_and_inside_bodies() -> None:
     assert '    """Return the first item."""' in lines  # just after the docstring
     assert any(line.startswith("        ") for line in lines)  # inside Box.size's body
     assert completion_points("def broken(:\n", random.Random(0), 4) == []
+
+
+def test_editor_points_are_the_quality_benchmarks_kinds_in_turn() -> None:
+    points = editor_points(SOURCE, random.Random(0), per_file=6)
+    tails = [SOURCE[:offset].splitlines()[-1] for offset in points]
+    # next_line: a body line's indentation; body: the end of a def line; rest_of_line: inside
+    assert any(tail.strip() == "" and tail.startswith("    ") for tail in tails)
+    assert any(tail.lstrip().startswith("def ") and tail.endswith(":") for tail in tails)
+    assert any(tail.strip() and not tail.endswith(":") for tail in tails)
+    assert len(points) == 6 and points == sorted(points)
+    assert editor_points(SOURCE, random.Random(0), per_file=2) != []
+    assert editor_points("def broken(:\n", random.Random(0), 4) == []
+
+
+class _CharTokenizer:
+    def __call__(self, text: str, add_special_tokens: bool) -> dict[str, list[int]]:
+        return {"input_ids": [ord(char) for char in text]}
+
+
+def test_distill_prompts_end_at_the_chosen_cursors() -> None:
+    tokenizer = _CharTokenizer()
+    for points in ("docstring-lines", "editor"):
+        prompts = prompt_tokens(tokenizer, [SOURCE], 10_000, 0, 4, points)
+        texts = ["".join(map(chr, ids)) for ids in prompts]
+        assert texts and all(SOURCE.startswith(text) for text in texts)
+        ends = {len(text) for text in texts}
+        expected = editor_points if points == "editor" else completion_points
+        assert ends == set(expected(SOURCE, random.Random(0), 4))
 
 
 def _config(base: Path, corpus: Path, output: Path, **overrides: object) -> TrainConfig:

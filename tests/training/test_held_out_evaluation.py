@@ -92,9 +92,25 @@ def test_held_out_points_every_strategy_and_k_equal_ar(
         assert row["prompts"] == 6 and row["equals_greedy"] == 6  # each output is ar's
         assert row["rounds"] > 0 and row["passes"] > 0 and row["new_tokens"] > 0
         assert row["tokens_per_pass"] == round(row["new_tokens"] / row["passes"], 4)
+        assert len(row["per_prompt"]) == 6  # (new tokens, passes) per point, for pairing
+        assert [sum(column) for column in zip(*row["per_prompt"], strict=True)] == [
+            row["new_tokens"],
+            row["passes"],
+        ]
     assert rows[("sdsat", 3)]["drafted_tokens"] == 3 * rows[("sdsat", 3)]["rounds"]
     assert report["all_equal_ar"] is True
     assert len(report["sat_accuracy"]["sat_accuracy_greedy"]) == 3  # the largest k
+
+    # The same adapter again, paired with the first run point by point: no difference.
+    again = ["--eval-new-tokens", "12", "--eval-ks", "2", "--strategies", "sdsat", "--threads", "1"]
+    compare = ["--compare", str(report_file)]
+    assert main(["train", "evaluate", str(artifact), *points, *again, *compare]) == 0
+    (difference,) = json.loads(capsys.readouterr().out)["compared_with"]["differences"]
+    assert (difference["strategy"], difference["k"]) == ("sdsat", 2)
+    assert difference["paired_difference"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 6}
+    other_points = ["--quality-set", "marshmallow", "--points", "4", *again, *compare]
+    assert main(["train", "evaluate", str(artifact), *other_points]) == 2
+    assert "measured on other points" in capsys.readouterr().err
 
 
 def test_missing_or_unknown_set_is_a_clear_error(
