@@ -440,8 +440,8 @@ def compare_reports(now: dict[str, Any], earlier: dict[str, Any], path: str) -> 
                 },
             }
         )
-    if not differences:
-        raise CommandError(f"--compare {path}: no strategy and k with per-point counts in both")
+    if not differences:  # the run's own figures are still worth writing
+        log.warning("--compare %s: no strategy and k with per-point counts in both", path)
     return {"report": path, "artifact": earlier.get("artifact"), "differences": differences}
 
 

@@ -108,6 +108,14 @@ def test_held_out_points_every_strategy_and_k_equal_ar(
     (difference,) = json.loads(capsys.readouterr().out)["compared_with"]["differences"]
     assert (difference["strategy"], difference["k"]) == ("sdsat", 2)
     assert difference["paired_difference"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 6}
+    # A report from before per-point counts: nothing to pair, the run's own figures still come.
+    for row in report["acceptance"]:
+        del row["per_prompt"]
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(report))
+    assert main(["train", "evaluate", str(artifact), *points, *again, "--compare", str(older)]) == 0
+    unpaired = json.loads(capsys.readouterr().out)
+    assert unpaired["compared_with"]["differences"] == [] and unpaired["acceptance"]
     other_points = ["--quality-set", "marshmallow", "--points", "4", *again, *compare]
     assert main(["train", "evaluate", str(artifact), *other_points]) == 2
     assert "measured on other points" in capsys.readouterr().err
