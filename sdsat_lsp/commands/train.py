@@ -277,6 +277,8 @@ def evaluate(args: argparse.Namespace, artifact_dir: str) -> int:
         "trained_k": artifact.trained_k,
         "step": artifact.step,
     }
+    if args.compare and not args.quality_set:
+        raise CommandError("--compare pairs held-out points: it needs --quality-set")
     if args.quality_set:
         earlier = _read_report(args.compare) if args.compare else None
         report |= _evaluate_held_out(args, engine, options, k, earlier)
@@ -409,7 +411,10 @@ def _read_report(path: str) -> dict[str, Any]:
         report = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise CommandError(f"--compare {path}: {error}") from error
-    if not isinstance(report, dict) or "acceptance" not in report:
+    rows = report.get("acceptance") if isinstance(report, dict) else None
+    if not isinstance(rows, list) or not all(
+        isinstance(row, dict) and {"strategy", "k", "tokens_per_pass"} <= row.keys() for row in rows
+    ):
         raise CommandError(f"--compare {path}: not a train evaluate --quality-set report")
     return dict(report)
 

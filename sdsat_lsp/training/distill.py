@@ -77,11 +77,11 @@ def completion_points(text: str, rng: random.Random, per_file: int) -> list[int]
 
 
 def editor_points(text: str, rng: random.Random, per_file: int) -> list[int]:
-    """Cursor offsets of the quality benchmark's point kinds (bench/quality/points.py), taken
+    """Cursor offsets of the completion-point kinds (context/completion_points.py), taken
     in turn: after the indentation of a statement line in a body (`next_line`), at the end of a
     `def` line (`body`), inside a statement line after a non-word character (`rest_of_line`).
     The prompt is the text before the cursor, so the cut's removed text does not matter."""
-    from sdsat_lsp.bench.quality.points import KINDS, candidates
+    from sdsat_lsp.context.completion_points import KINDS, candidates
     from sdsat_lsp.context.document import Document
 
     document = Document.create("file:///distill.py", "python", text)
@@ -200,7 +200,7 @@ def build_distilled_dataset(
     context, new_tokens = int(options["distill_context"]), int(options["distill_new_tokens"])
     held_out_prompts = max(8, round(prompts_wanted * float(options["held_out_percent"]) / 100))
     per_file = 4
-    points = str(options.get("distill_points", "docstring-lines"))
+    points = str(options["distill_points"])
     texts, counts = collect_texts(
         directories,
         extensions=[".py"],  # completion points come from Python's own parser

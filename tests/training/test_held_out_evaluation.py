@@ -133,3 +133,9 @@ def test_missing_or_unknown_set_is_a_clear_error(
     assert "make quality-data" in capsys.readouterr().err
     assert main([*evaluate, "numpy"]) == 2
     assert "unknown quality set numpy" in capsys.readouterr().err
+    assert main(["train", "evaluate", str(artifact), "--humaneval", "1", "--compare", "x"]) == 2
+    assert "needs --quality-set" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"acceptance": [{"k": 2}]}')
+    assert main([*evaluate, "marshmallow", "--compare", str(broken)]) == 2
+    assert "not a train evaluate --quality-set report" in capsys.readouterr().err
