@@ -172,6 +172,11 @@ def validate(config: TrainConfig) -> None:
     for directory in config.data:
         if not Path(directory).is_dir():
             raise CommandError(f"--data {directory}: not a directory")
+    for directory in config.extra_data:
+        if not (Path(directory) / "sequences.safetensors").is_file():
+            raise CommandError(
+                f"--extra-data {directory}: no saved dataset (an earlier run's OUTPUT/data)"
+            )
     check_writable(Path(config.output))
 
 
@@ -202,7 +207,9 @@ def train(args: argparse.Namespace) -> int:
     print(
         f"data: {summary.train_sequences} train / {summary.held_out_sequences} held-out "
         f"sequences of {summary.seq_len} tokens from {summary.train_files}+"
-        f"{summary.held_out_files} files; SAT = {trainer.sat.text!r} (id {trainer.sat.id})",
+        f"{summary.held_out_files} files"
+        + (f" and {len(summary.merged_from)} earlier runs" if summary.merged_from else "")
+        + f"; SAT = {trainer.sat.text!r} (id {trainer.sat.id})",
         file=sys.stderr,
     )
     trainer.run(progress=not args.no_progress)

@@ -81,6 +81,15 @@ class TrainConfig:
     distill_new_tokens: int = field(
         default=64, metadata=_help("greedy tokens generated per distilled row")
     )
+    extra_data: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "data folders of earlier runs (their OUTPUT/data) whose rows join this run's: "
+            "training rows to train on, held-out rows to evaluate checkpoints on; same row "
+            "length and kind (distilled or not) as this run's",
+            nargs="*",
+        ),
+    )
     init_from: str = field(
         default="",
         metadata=_help("start from this SDSAT artifact's adapter (same base, mode, rank, SAT)"),

@@ -19,7 +19,7 @@ import random
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ class DataSummary:
     held_out_sequences: int = 0
     seq_len: int = 0
     options: dict[str, object] = field(default_factory=dict)
+    # other runs' data folders joined to these rows (merge_datasets); the counts above include them
+    merged_from: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ def build_dataset(
         )
     summary = DataSummary(
         directories=[str(Path(directory).resolve()) for directory in directories],
+        merged_from=[],
         **counts,
         train_files=len(texts["train"]),
         held_out_files=len(texts["held_out"]),
@@ -387,3 +390,45 @@ def load_dataset(directory: Path) -> CodeDataset | None:
         tensors.get("train_spans"),
         tensors.get("held_out_spans"),
     )
+
+
+def merge_datasets(own: CodeDataset, others: Sequence[Path]) -> CodeDataset:
+    """`own` with the rows of the datasets saved in `others` (earlier runs' data folders)
+    appended, train to train and held out to held out. Rows must have one length and one kind
+    (distilled rows carry spans, code rows none), or training would mix what it learns from.
+
+    The other runs may have held out files this run trains on (each run draws its own split):
+    the joined held-out rows then pick checkpoints, not measure them; held-out code that no run
+    read (`train evaluate --quality-set`) is the measure."""
+    if not others:
+        return own
+    parts = [own]
+    for directory in others:
+        other = load_dataset(Path(directory))
+        if other is None:
+            raise DataError(f"--extra-data {directory}: no saved dataset (sequences.safetensors)")
+        if other.summary.seq_len != own.summary.seq_len:
+            raise DataError(
+                f"--extra-data {directory}: rows of {other.summary.seq_len} tokens, "
+                f"this run's are {own.summary.seq_len}"
+            )
+        if (other.train_spans is None) != (own.train_spans is None):
+            kind = "distilled" if other.train_spans is not None else "code as written"
+            raise DataError(f"--extra-data {directory}: {kind} rows, unlike this run's")
+        parts.append(other)
+
+    def joined(name: str) -> torch.Tensor | None:
+        tensors = [getattr(part, name) for part in parts]
+        return None if tensors[0] is None else torch.cat(tensors)
+
+    train, held_out = joined("train"), joined("held_out")
+    assert train is not None and held_out is not None
+    summary = replace(
+        own.summary,
+        train_tokens=int(train.numel()),
+        held_out_tokens=int(held_out.numel()),
+        train_sequences=int(train.shape[0]),
+        held_out_sequences=int(held_out.shape[0]),
+        merged_from=[str(Path(directory).resolve()) for directory in others],
+    )
+    return CodeDataset(train, held_out, summary, joined("train_spans"), joined("held_out_spans"))

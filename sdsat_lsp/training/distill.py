@@ -234,6 +234,7 @@ def build_distilled_dataset(
         )
     summary = DataSummary(
         directories=[str(Path(directory).resolve()) for directory in directories],
+        merged_from=[],
         **counts,
         train_files=len(texts["train"]),
         held_out_files=len(texts["held_out"]),

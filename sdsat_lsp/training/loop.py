@@ -43,7 +43,13 @@ from sdsat_lsp.training.adapter import (
     trainable_parameters,
 )
 from sdsat_lsp.training.config import TrainConfig
-from sdsat_lsp.training.data import CodeDataset, build_dataset, load_dataset, save_dataset
+from sdsat_lsp.training.data import (
+    CodeDataset,
+    build_dataset,
+    load_dataset,
+    merge_datasets,
+    save_dataset,
+)
 from sdsat_lsp.training.evaluate import (
     SatAccuracy,
     evaluation_engine,
@@ -229,6 +235,10 @@ class Trainer:
             log.info("resumed from %s (step %d)", previous, self.state.step)
 
     def _dataset(self) -> CodeDataset:
+        """This run's rows (cached in OUTPUT/data), then the rows of `--extra-data`."""
+        return merge_datasets(self._own_dataset(), [Path(d) for d in self.config.extra_data])
+
+    def _own_dataset(self) -> CodeDataset:
         cache = self.output / "data"
         cached = load_dataset(cache)
         config = self.config

@@ -5,6 +5,7 @@ trigger (the `next` key with nothing shown) draws the first of several items; `n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nvim_harness import Editor, running_editor, tiny_settings, wait_until_ready
@@ -24,17 +25,19 @@ def test_next_and_prev_cycle_the_alternatives_of_a_manual_trigger(
         editor.edit(tmp_path / "cycle.py", ["def add(a, b):", "    return a"])
         wait_until_ready(editor)
         alternatives = None
-        for _ in range(3):  # rarely the samples all repeat one text: ask again
+        for _ in range(5):  # rarely the samples are all empty or all one text: ask again
             editor.type("<Esc>")
             editor.wait_for(lambda: editor.mode() == "n", what="normal mode")
             editor.type("GA")
             editor.wait_for(lambda: editor.mode() == "i", what="insert mode")
             editor.lua("require('sdsat.completion').dismiss()")  # drop the automatic one
-            editor.type("<M-]>")
-            alternatives = wait_for_alternatives(editor)
-            if len(alternatives["texts"]) >= 2:
+            alternatives = trigger_and_wait_for_the_answer(editor)
+            if alternatives is not None and len(alternatives["texts"]) >= 2:
                 break
-        assert alternatives is not None and len(alternatives["texts"]) >= 2, alternatives
+        assert alternatives is not None and len(alternatives["texts"]) >= 2, (
+            alternatives,
+            editor.renders()[-8:],
+        )
         texts = alternatives["texts"]
         assert alternatives["index"] == 1 and shown(editor) == texts[0]
         editor.type("<M-]>")
@@ -51,12 +54,18 @@ def test_next_and_prev_cycle_the_alternatives_of_a_manual_trigger(
         assert editor.errors() == []
 
 
-def wait_for_alternatives(editor: Editor) -> dict[str, object]:
-    def ready() -> dict[str, object] | None:
-        found = editor.lua("return require('sdsat').alternatives() or vim.NIL")
-        return found if found else None
-
-    return editor.wait_for(ready, timeout=90, what="the answer's alternatives")
+def trigger_and_wait_for_the_answer(editor: Editor) -> dict[str, Any] | None:
+    """Presses `next` with nothing shown (a manual trigger) and waits for the answer's final
+    render: the alternatives, or None when every sample came back empty."""
+    renders_before = len(editor.renders())
+    editor.type("<M-]>")
+    editor.wait_for(
+        lambda: any(render["final"] for render in editor.renders()[renders_before:]),
+        timeout=90,
+        what="the manual trigger's answer",
+    )
+    found = editor.lua("return require('sdsat').alternatives() or vim.NIL")
+    return dict(found) if found else None
 
 
 def shown(editor: Editor) -> str | None:

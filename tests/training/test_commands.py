@@ -91,6 +91,25 @@ def test_missing_data_directory(
     assert code == 2 and "not a directory" in error
 
 
+def test_extra_data_without_a_saved_dataset(
+    capsys: pytest.CaptureFixture[str], tiny_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "earlier").mkdir()
+    code, error = _train(
+        capsys,
+        "--base",
+        str(tiny_dir),
+        "--data",
+        str(tmp_path / "src"),
+        "--extra-data",
+        str(tmp_path / "earlier"),
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert code == 2 and "--extra-data" in error and "no saved dataset" in error
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_output_as_user(
     capsys: pytest.CaptureFixture[str], tiny_dir: Path, corpus: Path, tmp_path: Path

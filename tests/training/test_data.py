@@ -1,4 +1,5 @@
-"""Training data: .gitignore, binaries, huge files, duplicates, a stable held-out split."""
+"""Training data: .gitignore, binaries, huge files, duplicates, a stable held-out split, and
+rows of earlier runs joined to a run's own."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_model import build_tokenizer
 
-from sdsat_lsp.training.data import DataError, build_dataset, list_source_files
+from sdsat_lsp.training.data import (
+    CodeDataset,
+    DataError,
+    DataSummary,
+    build_dataset,
+    list_source_files,
+    load_dataset,
+    merge_datasets,
+    save_dataset,
+)
 
 
 def _tree(root: Path) -> Path:
@@ -70,3 +81,46 @@ def test_no_code_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "readme.md").write_text("# nothing\n")
     with pytest.raises(DataError, match="0 code files"):
         build_dataset(build_tokenizer(), [tmp_path], seq_len=8)
+
+
+def _saved(directory: Path, first: int, rows: int, seq_len: int, spans: bool) -> Path:
+    """A dataset of `rows` training rows (+1 held out) whose tokens count up from `first`."""
+    tokens = torch.arange(first, first + (rows + 1) * seq_len).view(rows + 1, seq_len)
+    span = torch.tensor([[1, seq_len]] * (rows + 1)) if spans else None
+    summary = DataSummary(directories=[str(directory)], seq_len=seq_len, train_sequences=rows)
+    dataset = CodeDataset(
+        tokens[:rows],
+        tokens[rows:],
+        summary,
+        None if span is None else span[:rows],
+        None if span is None else span[rows:],
+    )
+    save_dataset(dataset, directory)
+    return directory
+
+
+def test_earlier_runs_rows_join_this_runs(tmp_path: Path) -> None:
+    own = _saved(tmp_path / "own", 0, rows=3, seq_len=4, spans=True)
+    earlier = _saved(tmp_path / "earlier", 1000, rows=2, seq_len=4, spans=True)
+    merged = merge_datasets(load_dataset(own), [earlier])  # type: ignore[arg-type]
+    assert merged.train[:, 0].tolist() == [0, 4, 8, 1000, 1004]
+    assert merged.held_out[:, 0].tolist() == [12, 1008]
+    assert merged.train_spans is not None and merged.train_spans.shape == (5, 2)
+    assert merged.held_out_spans is not None and merged.held_out_spans.shape == (2, 2)
+    summary = merged.summary
+    assert (summary.train_sequences, summary.held_out_sequences) == (5, 2)
+    assert (summary.train_tokens, summary.held_out_tokens) == (20, 8)
+    assert summary.merged_from == [str(earlier.resolve())]
+
+
+def test_rows_of_another_length_or_kind_are_refused(tmp_path: Path) -> None:
+    own = load_dataset(_saved(tmp_path / "own", 0, rows=2, seq_len=4, spans=True))
+    assert own is not None
+    longer = _saved(tmp_path / "longer", 0, rows=2, seq_len=5, spans=True)
+    with pytest.raises(DataError, match="rows of 5 tokens, this run's are 4"):
+        merge_datasets(own, [longer])
+    code = _saved(tmp_path / "code", 0, rows=2, seq_len=4, spans=False)
+    with pytest.raises(DataError, match="code as written rows, unlike this run's"):
+        merge_datasets(own, [code])
+    with pytest.raises(DataError, match="no saved dataset"):
+        merge_datasets(own, [tmp_path / "missing"])
