@@ -14,7 +14,9 @@ from sdsat_lsp.engine.forward import llama
 from sdsat_lsp.engine.forward.llama import LlamaWeights
 from sdsat_lsp.engine.forward.quantize import quantize_linear
 from sdsat_lsp.engine.forward.row_exact import (
+    SHORTLIST_ROWS,
     RowExactPass,
+    ShortlistArgmax,
     attend_rows,
     doubled,
     rms_norm,
@@ -145,6 +147,40 @@ def test_a_wide_row_exact_pass_has_the_bits_of_one_row_passes(
             assert torch.equal(alone[0], wide[row]), f"row {row}"
     scale = reference.float().abs().max()
     assert (wide.float() - reference.float()).abs().max() < 0.05 * scale
+
+
+def test_the_shortlist_argmax_is_the_exact_heads_and_row_invariant() -> None:
+    """The int4 shortlist rescored exactly picks the argmax of the unquantized head where the
+    int4 head alone does not, and a row's pick does not depend on the other rows."""
+    generator = torch.Generator().manual_seed(0)
+    rows = (torch.randn(512, 64, generator=generator) * 0.05).bfloat16()
+    # near-ties at the top: each hidden state is a sum of rows, the first a little ahead
+    picks = torch.randint(0, 512, (64, 2), generator=generator)
+    hidden = (rows[picks[:, 0]].float() * 1.02 + rows[picks[:, 1]].float()).bfloat16() * 40
+    exact = (hidden.double() @ rows.double().T).argmax(-1)
+    int4_alone = quantize_linear(rows.float(), "int4", torch.bfloat16)(hidden).float().argmax(-1)
+    shortlist = ShortlistArgmax(rows)
+    wide = shortlist(hidden)
+    assert torch.equal(wide, exact)
+    assert not torch.equal(int4_alone, exact)  # the case the rescoring is there for
+    for row in range(hidden.shape[0]):
+        assert int(shortlist(hidden[row : row + 1])[0]) == int(wide[row]), f"row {row}"
+    assert SHORTLIST_ROWS <= 32
+
+
+def test_int4_passes_pick_by_the_shortlist_and_int8_by_the_head(
+    tiny_loaded: LoadedModel,
+) -> None:
+    for quantize, uses_shortlist in (("int4", True), ("int8", False)):
+        passes = StaticPasses(
+            tiny_loaded.model,
+            tiny_loaded.device,
+            tiny_loaded.dtype,
+            StaticOptions(quantize=quantize),
+        )
+        row_pass = RowExactPass(passes.weights)
+        assert (row_pass.shortlist is not None) == uses_shortlist, quantize
+        assert ("int4-shortlist head" in passes.description) == uses_shortlist
 
 
 def test_a_full_cache_grows_with_its_transposed_keys_and_decoding_goes_on_alike(

@@ -95,6 +95,9 @@ class LlamaWeights:
     dtype: torch.dtype  # activations
     sat_id: int  # -1: no SAT adapter
     sat_embedding: torch.Tensor | None
+    # the output layer's weights unquantized, in the activation dtype (the embedding itself
+    # when tied): row_exact.ShortlistArgmax rescores its shortlist with them
+    head_rows: torch.Tensor | None = None
 
     @property
     def hidden_size(self) -> int:
@@ -159,9 +162,12 @@ class LlamaWeights:
             else ("int8" if quantize != "none" else "none")
         )
         embedding = model.get_input_embeddings().weight.detach()
+        head = model.get_output_embeddings().weight.detach()
+        embedding_rows = embedding.to(dtype)
+        tied = head.data_ptr() == embedding.data_ptr()
         return cls(
             layers=layers,
-            embedding=embedding.to(dtype),
+            embedding=embedding_rows,
             final_norm=model.model.norm.weight.detach().to(dtype),
             lm_head=quantize_linear(model.get_output_embeddings().weight, head_format, dtype),
             inv_freq=inv_freq.to(embedding.device),
@@ -172,6 +178,7 @@ class LlamaWeights:
             dtype=dtype,
             sat_id=attached.adapter.sat_id if attached else -1,
             sat_embedding=attached.adapter.sat_embedding.detach().to(dtype) if attached else None,
+            head_rows=embedding_rows if tied else head.to(dtype),
         )
 
 

@@ -128,7 +128,9 @@ class StaticPasses:
         self._graphs: dict[int, CapturedPass] = {}
         parts = [f"static cache {capacity}", str(self.dtype).removeprefix("torch.")]
         if options.quantize != "none":
-            parts.append(f"{options.quantize} weights, int8 head")
+            shortlist = isinstance(self._decode, RowExactPass) and self._decode.shortlist
+            head = "int4-shortlist head" if shortlist else "int8 head"
+            parts.append(f"{options.quantize} weights, {head}")
         if options.compile:
             parts.append("compiled")
         if options.cuda_graphs:
