@@ -404,7 +404,7 @@ def merge_datasets(own: CodeDataset, others: Sequence[Path]) -> CodeDataset:
         return own
     parts = [own]
     for directory in others:
-        other = load_dataset(Path(directory))
+        other = load_dataset(directory)
         if other is None:
             raise DataError(f"--extra-data {directory}: no saved dataset (sequences.safetensors)")
         if other.summary.seq_len != own.summary.seq_len:
@@ -429,6 +429,6 @@ def merge_datasets(own: CodeDataset, others: Sequence[Path]) -> CodeDataset:
         held_out_tokens=int(held_out.numel()),
         train_sequences=int(train.shape[0]),
         held_out_sequences=int(held_out.shape[0]),
-        merged_from=[str(Path(directory).resolve()) for directory in others],
+        merged_from=[str(directory.resolve()) for directory in others],
     )
     return CodeDataset(train, held_out, summary, joined("train_spans"), joined("held_out_spans"))

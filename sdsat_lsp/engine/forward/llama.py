@@ -169,7 +169,7 @@ class LlamaWeights:
             layers=layers,
             embedding=embedding_rows,
             final_norm=model.model.norm.weight.detach().to(dtype),
-            lm_head=quantize_linear(model.get_output_embeddings().weight, head_format, dtype),
+            lm_head=quantize_linear(head, head_format, dtype),
             inv_freq=inv_freq.to(embedding.device),
             heads=config.num_attention_heads,
             kv_heads=config.num_key_value_heads,
